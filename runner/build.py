@@ -1,0 +1,109 @@
+"""`patientbase build`: run the dbt project in-process against the configured warehouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .config import WAREHOUSE_ENV, Config
+from .errors import ConfigError, PatientbaseError
+
+
+def project_dir() -> Path:
+    """The dbt project: the repo root in a clone, or the copy shipped inside the installed package."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent, here / "dbt_project"):
+        if (candidate / "dbt_project.yml").is_file():
+            return candidate
+    raise PatientbaseError(f"Cannot find the dbt project next to {here}; reinstall patientbase.")
+
+
+def parse_date(value: str | None, option: str = "--as-of") -> str | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise ConfigError(f"{option} {value!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-01.") from None
+
+
+@dataclass
+class BuildResult:
+    success: bool
+    counts: dict[str, int] = field(default_factory=dict)  # "model pass", "test warn", …
+    failures: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def dbt_args(cfg: Config, command: str, as_of: str | None = None, extra: list[str] | None = None) -> list[str]:
+    project = project_dir()
+    dbt_vars = dict(cfg.vars)
+    if as_of:
+        dbt_vars["as_of_date"] = as_of
+    args = [
+        command,
+        "--project-dir", str(project),
+        "--profiles-dir", str(project),
+        "--target-path", str(cfg.state_path / "target"),
+        "--log-path", str(cfg.state_path / "logs"),
+        "--threads", str(cfg.threads),
+        "--quiet",
+    ]
+    if dbt_vars:
+        args += ["--vars", json.dumps(dbt_vars)]
+    return args + list(extra or [])
+
+
+def run_dbt(cfg: Config, command: str = "build", as_of: str | None = None, extra: list[str] | None = None,
+            progress: Callable[[str], None] | None = None) -> BuildResult:
+    """Run a dbt command in-process; report each finished node through `progress`."""
+    from dbt.cli.main import dbtRunner  # imported lazily: dbt takes ~1 s to import
+
+    os.environ[WAREHOUSE_ENV] = str(cfg.warehouse_path)
+    cfg.state_path.mkdir(parents=True, exist_ok=True)
+    done = {"n": 0}
+
+    def on_event(event) -> None:
+        if progress is None:
+            return
+        name = event.info.name
+        if name in ("LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"):
+            done["n"] += 1
+            node = getattr(event.data, "node_info", None)
+            label = node.node_name if node is not None else ""
+            progress(f"dbt {command}: {done['n']} nodes done, last {label}")
+
+    result = dbtRunner(callbacks=[on_event]).invoke(dbt_args(cfg, command, as_of, extra))
+    if result.exception is not None:
+        raise PatientbaseError(f"dbt {command} could not run: {result.exception}")
+    out = BuildResult(success=bool(result.success))
+    for node_result in getattr(result.result, "results", None) or []:
+        node = node_result.node
+        status = str(node_result.status).lower().split(".")[-1]
+        key = f"{node.resource_type} {status}"
+        out.counts[key] = out.counts.get(key, 0) + 1
+        if status in ("error", "fail", "runtime error"):
+            msg = (node_result.message or "").strip().splitlines()
+            out.failures.append(f"{node.resource_type} {node.name}: {msg[0] if msg else status}")
+        elif status == "warn":
+            msg = (node_result.message or "").strip().splitlines()
+            out.warnings.append(f"{node.name}: {msg[0] if msg else 'warn'}")
+    return out
+
+
+def build(cfg: Config, as_of: str | None = None, select: tuple[str, ...] = (),
+          progress: Callable[[str], None] | None = None) -> BuildResult:
+    extra = ["--select", *select] if select else []
+    result = run_dbt(cfg, "build", as_of=as_of, extra=extra, progress=progress)
+    if not result.success:
+        details = "\n".join(f"  - {f}" for f in result.failures[:10]) or "  (see the dbt log)"
+        raise PatientbaseError(
+            f"dbt build failed: {len(result.failures)} node(s) did not pass. The warehouse at "
+            f"{cfg.warehouse_path} may hold a partial build. Failing nodes:\n{details}\n"
+            f"Full log: {cfg.state_path / 'logs' / 'dbt.log'}"
+        )
+    return result

@@ -1,0 +1,241 @@
+"""The `patientbase` command line: a thin Click group over load, build and the demo generator.
+
+Exit codes: 0 success, 1 data or check failure, 2 usage or configuration error. Tracebacks only with
+--debug. Progress goes to stderr, the human summary to stdout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from . import __version__
+from .config import Config, load_config
+from .errors import EXIT_DATA, ConfigError, PatientbaseError
+
+err_console = Console(stderr=True)
+
+
+# -- shared options (dbt-core's cli/params.py style) -------------------------------------------------
+
+as_of_option = click.option(
+    "--as-of", "as_of", metavar="DATE",
+    help="Compute every 'as of' rule for this date (YYYY-MM-DD). Default: the day after the latest completed visit.",
+)
+
+
+def pass_config(fn):
+    """Give the command the loaded Config as its first argument."""
+
+    @click.pass_context
+    @functools.wraps(fn)
+    def wrapper(ctx, *args, **kwargs):
+        return ctx.invoke(fn, ctx.obj["config"], *args, **kwargs)
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def progress(message: str):
+    """A spinner on stderr; yields a callable that updates its text."""
+    if not err_console.is_terminal:
+        yield lambda _msg: None
+        return
+    with err_console.status(message) as status:
+        yield lambda msg: status.update(msg)
+
+
+# -- the group --------------------------------------------------------------------------------------
+
+
+class Group(click.Group):
+    """Turns unexpected exceptions into one readable paragraph unless --debug is given."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the one place that catches everything
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            raise PatientbaseError(
+                f"Unexpected error: {type(exc).__name__}: {exc}. Run again with --debug for the traceback."
+            ) from None
+
+
+@click.group(cls=Group)
+@click.version_option(__version__, prog_name="patientbase")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Config file (default ./patientbase.yml).")
+@click.option("--warehouse", metavar="PATH", help="DuckDB warehouse file (default ./patientbase.duckdb or $PATIENTBASE_WAREHOUSE).")
+@click.option("--debug", is_flag=True, help="Show tracebacks.")
+@click.pass_context
+def cli(ctx, config_path, warehouse, debug):
+    """patientbase: the analytics warehouse for a clinic's own patient base."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+    ctx.obj["config"] = load_config(config_path, warehouse)
+
+
+# -- demo -------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--patients", default=3000, show_default=True, type=click.IntRange(min=10), help="Number of patients.")
+@click.option("--seed", default=42, show_default=True, type=int, help="Random seed (same seed, same files).")
+@click.option("--out", "out_dir", default="demo", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--today", default=None, metavar="DATE", help="The demo clinic's 'today' (default 2026-11-01).")
+def demo(patients, seed, out_dir, today):
+    """Write a realistic synthetic clinic as canonical CSV exports."""
+    counts, seconds = _write_demo(patients, seed, out_dir, today)
+    click.echo(f"Demo clinic written to {Path(out_dir).resolve()} in {seconds:.1f} s:")
+    for table, n in counts.items():
+        click.echo(f"  {table:<16} {n:>12,} rows")
+
+
+def _write_demo(patients: int, seed: int, out_dir: str, today: str | None):
+    from .build import parse_date
+    from .demo import DEMO_TODAY, generate
+    import datetime as dt
+
+    day = dt.date.fromisoformat(parse_date(today, "--today")) if today else DEMO_TODAY
+    start = time.perf_counter()
+    with progress(f"Generating {patients:,} patients") as say:
+        counts = generate(Path(out_dir), patients=patients, seed=seed, today=day, progress=say)
+    return counts, time.perf_counter() - start
+
+
+# -- load -------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--mapping", type=click.Path(exists=True, dir_okay=False), help="Export mapping (YAML) for non-canonical exports.")
+@pass_config
+def load(cfg: Config, paths, mapping):
+    """Validate export files and load them into the warehouse's raw schema.
+
+    PATHS are folders holding <table>.csv files (patients.csv, visits.csv, …) or single files named
+    after their table. Bad rows go to raw.load_rejects with file, line, column and reason.
+    """
+    if mapping:
+        raise ConfigError("--mapping is not supported yet: only the canonical CSV format loads for now.")
+    _load(cfg, paths)
+
+
+def _load(cfg: Config, paths) -> None:
+    from .load import load as load_files
+    from .warehouse import connect
+
+    start = time.perf_counter()
+    with progress("Loading exports") as say, connect(cfg) as con:
+        result = load_files(con, paths, phone_region=cfg.phone_region, max_reject_share=cfg.max_reject_share,
+                            progress=say)
+    click.echo(f"Loaded into {cfg.warehouse_path} in {time.perf_counter() - start:.1f} s:")
+    for f in result.files:
+        if f.skipped_unchanged:
+            click.echo(f"  {f.file:<22} unchanged since the last load, skipped")
+            continue
+        line = f"  {f.file:<22} {f.rows_loaded:>10,} loaded"
+        if f.rows_rejected:
+            line += click.style(f", {f.rows_rejected:,} rejected", fg="yellow")
+        if f.duplicates_dropped:
+            line += f", {f.duplicates_dropped:,} exact duplicates dropped"
+        if f.values_nulled:
+            line += click.style(f", {f.values_nulled:,} bad values emptied", fg="yellow")
+        click.echo(line)
+        for note in f.notes:
+            click.echo(f"      note: {note}")
+    for name in result.created_empty:
+        click.echo(f"  {name + ' (no file)':<22} created empty")
+    if result.rows_rejected or any(f.values_nulled for f in result.files):
+        click.echo("See why in raw.load_rejects (file, line, column, value, reason).")
+
+
+# -- build ------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@as_of_option
+@click.option("--select", "-s", multiple=True, help="dbt node selection (passed to dbt build --select).")
+@pass_config
+def build(cfg: Config, as_of, select):
+    """Run dbt build: every model and its tests."""
+    _build(cfg, as_of, select)
+
+
+def _build(cfg: Config, as_of, select=()):
+    from .build import build as dbt_build
+    from .build import parse_date
+
+    as_of = parse_date(as_of)
+    start = time.perf_counter()
+    with progress("Building the warehouse (dbt build)") as say:
+        result = dbt_build(cfg, as_of=as_of, select=tuple(select), progress=say)
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts.items()))
+    click.echo(f"dbt build passed in {time.perf_counter() - start:.1f} s ({counts}).")
+    for w in result.warnings[:10]:
+        click.echo(click.style(f"  warning: {w}", fg="yellow"))
+    return result
+
+
+# -- run --------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.option("--demo", "use_demo", is_flag=True, help="Generate the demo clinic and run on it.")
+@click.option("--patients", default=3000, show_default=True, type=click.IntRange(min=10), help="Demo size (with --demo).")
+@click.option("--seed", default=42, show_default=True, type=int, help="Demo seed (with --demo).")
+@as_of_option
+@pass_config
+def run(cfg: Config, paths, use_demo, patients, seed, as_of):
+    """The daily job: load the exports (or the demo), build, and print the headline figures.
+
+    Without --demo, loads PATHS, or the config's input_dir when no PATHS are given.
+    """
+    start = time.perf_counter()
+    if use_demo:
+        if paths:
+            raise ConfigError("Give either --demo or export PATHS, not both.")
+        demo_dir = cfg.state_path / "demo"
+        counts, seconds = _write_demo(patients, seed, str(demo_dir), None)
+        click.echo(f"Demo clinic: {counts['patients']:,} patients, {counts['visits']:,} visits ({seconds:.1f} s).")
+        paths = (str(demo_dir),)
+    elif not paths:
+        inbox = Path(cfg.input_dir)
+        if not inbox.is_dir():
+            raise ConfigError(
+                f"No exports to load: give PATHS, use --demo, or put the MIS exports in {inbox.resolve()} "
+                "(config input_dir)."
+            )
+        paths = (str(inbox),)
+    _load(cfg, paths)
+    _build(cfg, as_of)
+    from .summary import headline
+
+    click.echo(headline(cfg))
+    click.echo(f"Done in {time.perf_counter() - start:.1f} s.")
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="patientbase", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.secho("Aborted.", fg="red", err=True)
+        sys.exit(EXIT_DATA)
+
+
+if __name__ == "__main__":
+    main()

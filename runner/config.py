@@ -1,0 +1,80 @@
+"""Configuration: `patientbase.yml` in the working directory, every key optional.
+
+Precedence for the warehouse path: `--warehouse` flag > PATIENTBASE_WAREHOUSE > config `warehouse:` >
+./patientbase.duckdb. Unknown keys are an error (a typo must not be silently ignored).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError
+
+CONFIG_FILE = "patientbase.yml"
+WAREHOUSE_ENV = "PATIENTBASE_WAREHOUSE"
+
+
+@dataclass
+class Config:
+    warehouse: str = "patientbase.duckdb"
+    exports_dir: str = "exports"
+    # Folder `patientbase run` loads when no PATHS are given: drop the MIS exports there.
+    input_dir: str = "input"
+    # A file whose rejected rows exceed this share fails the load (nothing is written).
+    max_reject_share: float = 0.05
+    currency: str = "RUB"
+    timezone: str = "Europe/Moscow"
+    # Region used to read phones typed without a country code ("8 912 …", "912 …").
+    phone_region: str = "RU"
+    # Extra dbt vars passed to every build (thresholds such as sleeping_days, rfm_scale, …).
+    vars: dict = field(default_factory=dict)
+    # Where dbt keeps its compiled files and logs (partial parsing makes re-runs faster).
+    state_dir: str = ".patientbase"
+    threads: int = 2
+    source: Path | None = None  # the file this config was read from, if any
+
+    @property
+    def warehouse_path(self) -> Path:
+        return Path(self.warehouse).expanduser().resolve()
+
+    @property
+    def exports_path(self) -> Path:
+        return Path(self.exports_dir).expanduser().resolve()
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.state_dir).expanduser().resolve()
+
+
+def load_config(path: str | os.PathLike | None = None, warehouse: str | None = None) -> Config:
+    """Read `patientbase.yml` (or `path`), apply the environment and flag overrides."""
+    cfg_path = Path(path) if path else Path.cwd() / CONFIG_FILE
+    values: dict = {}
+    if path and not cfg_path.exists():
+        raise ConfigError(f"Config file {cfg_path} does not exist.")
+    if cfg_path.exists():
+        try:
+            values = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{cfg_path} is not valid YAML: {exc}") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"{cfg_path} must be a mapping of keys to values, got {type(values).__name__}.")
+    known = {f.name for f in fields(Config)} - {"source"}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ConfigError(
+            f"{cfg_path}: unknown key(s) {', '.join(unknown)}. Known keys: {', '.join(sorted(known))}."
+        )
+    cfg = Config(**values)
+    cfg.source = cfg_path if cfg_path.exists() else None
+    if os.environ.get(WAREHOUSE_ENV):
+        cfg.warehouse = os.environ[WAREHOUSE_ENV]
+    if warehouse:
+        cfg.warehouse = warehouse
+    if not isinstance(cfg.vars, dict):
+        raise ConfigError(f"{cfg_path}: `vars` must be a mapping of dbt var names to values.")
+    return cfg

@@ -1,0 +1,571 @@
+"""`patientbase load`: validate export files and load them into the warehouse's `raw` schema.
+
+Everything is set-based DuckDB SQL: the file is read by DuckDB's CSV reader as text, every value is
+parsed in one pass, and each problem becomes a row of `raw.load_rejects` naming file, line, column,
+the raw value and the reason. Nothing is lost silently:
+
+* a row whose key, required value or CSV structure is broken is rejected whole (`row_rejected`);
+* a bad optional value (say an impossible birth date) is emptied and the row kept (`value_nulled`);
+* an exact repeat of an earlier row is dropped (`duplicate_dropped`); a second row with the same key
+  but other content is rejected (`row_rejected`).
+
+A table's file replaces that table (a full export). All tables of one load are written in a single
+transaction, so a failed load leaves the warehouse as it was. Loading the same files again changes
+nothing: a ledger of file hashes (`raw.load_ledger`) says the table already holds them.
+
+Line numbers count CSV records with the header as line 1 (a value spanning two physical lines
+counts once), the same way DuckDB's reader reports structural errors.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable
+
+import duckdb
+import pandas as pd
+
+from .errors import PatientbaseError
+from .phones import normalise_many
+from .schema import LOADER_COLUMNS, PHONE_COLUMNS, SQL_TYPES, TABLES, Column, Table
+
+TRUE_VALUES = ("true", "t", "1", "yes", "y")
+FALSE_VALUES = ("false", "f", "0", "no", "n")
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """How one export file is written. The canonical demo format is the default."""
+
+    delimiter: str = ","
+    quote: str = '"'
+    encoding: str = "utf-8"
+    date_formats: tuple[str, ...] = ("%Y-%m-%d",)
+    timestamp_formats: tuple[str, ...] = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
+    decimal_separator: str = "."
+    true_values: tuple[str, ...] = TRUE_VALUES
+    false_values: tuple[str, ...] = FALSE_VALUES
+
+
+CANONICAL = FileFormat()
+
+
+@dataclass
+class FileResult:
+    table: str
+    file: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    values_nulled: int = 0
+    duplicates_dropped: int = 0
+    skipped_unchanged: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoadResult:
+    load_id: str
+    files: list[FileResult]
+    created_empty: list[str]
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(f.rows_loaded for f in self.files)
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(f.rows_rejected for f in self.files)
+
+
+# --------------------------------------------------------------------------------------------------
+# SQL building blocks
+
+
+def q_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def q_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_list(values: Iterable[str]) -> str:
+    return "[" + ", ".join(q_str(v) for v in values) + "]"
+
+
+def is_empty(expr: str) -> str:
+    return f"({expr} is null or trim({expr}) = '')"
+
+
+def parse_expr(expr: str, column: Column, fmt: FileFormat) -> str:
+    """SQL that turns the raw text `expr` into the column's type, or NULL when it cannot."""
+    v = f"nullif(trim({expr}), '')"
+    if column.type == "text":
+        return expr
+    if column.type == "date":
+        return f"cast(try_strptime({v}, {_sql_list(fmt.date_formats)}) as DATE)"
+    if column.type == "timestamp":
+        return f"try_strptime({v}, {_sql_list(fmt.timestamp_formats)})"
+    if column.type == "boolean":
+        return (
+            f"case when lower({v}) in ({', '.join(q_str(x) for x in fmt.true_values)}) then true "
+            f"when lower({v}) in ({', '.join(q_str(x) for x in fmt.false_values)}) then false end"
+        )
+    if column.type == "decimal":
+        # Thousands separators (spaces, no-break spaces) are dropped; the decimal mark becomes '.'.
+        cleaned = f"replace(replace({v}, ' ', ''), chr(160), '')"
+        if fmt.decimal_separator != ".":
+            cleaned = f"replace({cleaned}, {q_str(fmt.decimal_separator)}, '.')"
+        return f"try_cast({cleaned} as DECIMAL(18,2))"
+    if column.type == "integer":
+        return f"try_cast({v} as BIGINT)"
+    raise ValueError(f"unknown column type {column.type}")
+
+
+def _expected(column: Column, fmt: FileFormat) -> str:
+    if column.type == "date":
+        return "a date like " + " or ".join(_example(f) for f in fmt.date_formats)
+    if column.type == "timestamp":
+        return "a date-time like " + " or ".join(_example(f) for f in fmt.timestamp_formats[:2])
+    if column.type == "boolean":
+        return "true/false (" + "/".join(fmt.true_values[:2] + fmt.false_values[:2]) + ")"
+    if column.type == "decimal":
+        return f"an amount like 1500{fmt.decimal_separator}00"
+    if column.type == "integer":
+        return "a whole number"
+    return "text"
+
+
+def _example(strftime_format: str) -> str:
+    return dt.datetime(2024, 3, 31, 14, 30).strftime(strftime_format)
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading one file
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_header(path: Path, fmt: FileFormat) -> list[str]:
+    encoding = "utf-8-sig" if fmt.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else fmt.encoding
+    try:
+        with path.open(encoding=encoding, newline="") as fh:
+            header = next(csv.reader(fh, delimiter=fmt.delimiter, quotechar=fmt.quote), None)
+    except UnicodeDecodeError as exc:
+        raise PatientbaseError(
+            f"{path.name}, line 1: the header is not valid {fmt.encoding} ({exc.reason}). "
+            "Save the export as UTF-8 or name its encoding in the mapping."
+        ) from None
+    if not header:
+        raise PatientbaseError(f"{path.name}, line 1: the file is empty; expected a header row.")
+    names = [h.strip().lower() for h in header]
+    seen: set[str] = set()
+    for i, name in enumerate(names, start=1):
+        if not name:
+            raise PatientbaseError(f"{path.name}, line 1, column {i}: the header has an empty column name.")
+        if name in seen:
+            raise PatientbaseError(f"{path.name}, line 1: column '{name}' appears twice in the header.")
+        seen.add(name)
+    return names
+
+
+def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, table: Table, fmt: FileFormat, idx: int,
+                result: FileResult) -> tuple[str, list[str]]:
+    """Read one file into temp table `_in_<idx>` (all text, with file and line); return its columns."""
+    header = read_header(path, fmt)
+    missing = [c.name for c in table.columns if c.required and c.name not in header]
+    if missing:
+        raise PatientbaseError(
+            f"{path.name}, line 1: required column(s) {', '.join(missing)} of table '{table.name}' are "
+            f"missing from the header (found: {', '.join(header)}). Rename the column in the export or "
+            "map it with --mapping."
+        )
+    absent = [c.name for c in table.columns if c.name not in header]
+    if absent:
+        result.notes.append(f"no column {', '.join(absent)}: loaded as empty")
+    columns = "{" + ", ".join(f"{q_str(h)}: 'VARCHAR'" for h in header) + "}"
+    staged, rej_e, rej_s = f"_in_{idx}", f"_rej_errors_{idx}", f"_rej_scans_{idx}"
+    con.execute(
+        f"""
+        create or replace temp table _read_{idx} as
+        select *, row_number() over () as _rn
+        from read_csv({q_str(str(path))}, auto_detect = false, header = true, columns = {columns},
+                      delim = {q_str(fmt.delimiter)}, quote = {q_str(fmt.quote)}, escape = {q_str(fmt.quote)},
+                      encoding = {q_str(fmt.encoding)}, store_rejects = true,
+                      rejects_table = {q_str(rej_e)}, rejects_scan = {q_str(rej_s)})
+        """
+    )
+    # Structural errors (wrong number of fields, broken quotes): reject the record with DuckDB's line.
+    con.execute(
+        f"""
+        create or replace temp table _struct_{idx} as
+        select line, column_name, csv_line, error_type, error_message from {rej_e}
+        """
+    )
+    con.execute(
+        f"""
+        insert into _issues
+        select {q_str(path.name)}, line, column_name, null, csv_line,
+               lower(replace(error_type, '_', ' ')) || ': ' || error_message, 'row_rejected'
+        from _struct_{idx}
+        """
+    )
+    # Good records are numbered in read order; skip the line numbers taken by rejected records.
+    con.execute(
+        f"""
+        create or replace temp table {staged} as
+        with rejected as (
+            select line, row_number() over (order by line) as nth from (select distinct line from _struct_{idx})
+        )
+        select read.* exclude (_rn), {q_str(path.name)} as _source_file,
+               read._rn + 1 + (select count(*) from rejected where rejected.line - rejected.nth - 1 < read._rn)
+                   as _source_line
+        from _read_{idx} as read
+        """
+    )
+    for tmp in (f"_read_{idx}", f"_struct_{idx}", rej_e, rej_s):
+        con.execute(f"drop table if exists {tmp}")
+    return staged, header
+
+
+# --------------------------------------------------------------------------------------------------
+# Validating and writing one table
+
+
+def _validate_and_write(con, table: Table, staged: list[tuple[str, list[str]]], fmt: FileFormat) -> None:
+    """Union the staged files, record every problem in _issues, write raw.<table> from the good rows."""
+    all_columns = table.column_names + sorted(
+        {h for _, header in staged for h in header} - set(table.column_names)
+    )
+    parts = []
+    for name, header in staged:
+        cols = ", ".join(
+            (q_ident(c) if c in header else f"cast(null as VARCHAR) as {q_ident(c)}") for c in all_columns
+        )
+        parts.append(f"select {cols}, _source_file, _source_line from {name}")
+    con.execute("create or replace temp table _in as " + " union all ".join(parts))
+
+    record = "json_object(" + ", ".join(f"{q_str(c)}, {q_ident(c)}" for c in all_columns) + ")"
+    checks = []
+    for col in table.columns:
+        ident = q_ident(col.name)
+        action = "'row_rejected'" if col.required else "'value_nulled'"
+        if col.required:
+            checks.append((is_empty(ident), "'missing required value'", "'row_rejected'", col.name))
+        if col.type != "text":
+            checks.append(
+                (
+                    f"not {is_empty(ident)} and ({parse_expr(ident, col, fmt)}) is null",
+                    q_str(f"not {_expected(col, fmt)}"),
+                    action,
+                    col.name,
+                )
+            )
+        if col.accepted:
+            checks.append(
+                (
+                    f"not {is_empty(ident)} and lower(trim({ident})) not in ({', '.join(q_str(a) for a in col.accepted)})",
+                    q_str("unknown value; allowed: " + ", ".join(col.accepted)),
+                    action,
+                    col.name,
+                )
+            )
+    if checks:
+        con.execute(
+            "insert into _issues "
+            + " union all ".join(
+                f"select _source_file, _source_line, {q_str(name)}, {q_ident(name)}, {record}, {reason}, {action} "
+                f"from _in where {cond}"
+                for cond, reason, action, name in checks
+            )
+        )
+
+    def typed(col: Column) -> str:
+        expr = parse_expr(q_ident(col.name), col, fmt)
+        if col.accepted:
+            expr = f"case when lower(trim({q_ident(col.name)})) in ({', '.join(q_str(a) for a in col.accepted)}) then {expr} end"
+        return f"cast({expr} as {SQL_TYPES[col.type]}) as {q_ident(col.name)}"
+
+    extras = [c for c in all_columns if c not in table.column_names]
+    select_typed = ", ".join([typed(c) for c in table.columns] + [q_ident(c) for c in extras])
+    con.execute(
+        f"""
+        create or replace temp table _typed as
+        select {select_typed}, _in._source_file, _in._source_line
+        from _in
+        anti join (select distinct file_name, line from _issues where action = 'row_rejected') as bad
+            on bad.file_name = _in._source_file and bad.line = _in._source_line
+        """
+    )
+
+    if table.key:
+        key = ", ".join(q_ident(k) for k in table.key)
+        content = "hash(" + ", ".join(q_ident(c) for c in table.column_names) + ")"
+        key_text = " || ', ' || ".join(f"{q_str(k + '=')} || coalesce(cast({q_ident(k)} as VARCHAR), '')" for k in table.key)
+        con.execute(
+            f"""
+            create or replace temp table _dups as
+            select _source_file, _source_line, {key_text} as key_text, first_file, first_line,
+                   content_hash = first_hash as is_identical
+            from (
+                select *, {content} as content_hash,
+                       row_number() over w as nth,
+                       first_value(_source_file) over w as first_file,
+                       first_value(_source_line) over w as first_line,
+                       first_value({content}) over w as first_hash
+                from _typed
+                window w as (partition by {key} order by _source_file, _source_line)
+            )
+            where nth > 1
+            """
+        )
+        con.execute(
+            """
+            insert into _issues
+            select _source_file, _source_line, null, key_text, null,
+                   case when is_identical then 'exact duplicate of ' || first_file || ' line ' || first_line
+                        else 'duplicate key (' || key_text || '): differs from ' || first_file || ' line ' || first_line
+                   end,
+                   case when is_identical then 'duplicate_dropped' else 'row_rejected' end
+            from _dups
+            """
+        )
+        con.execute(
+            """
+            delete from _typed using _dups
+            where _typed._source_file = _dups._source_file and _typed._source_line = _dups._source_line
+            """
+        )
+
+
+def _add_phones(con, region: str) -> None:
+    """Add phone_e164/phone_status to the staged patients, parsing only phones never seen before."""
+    con.execute(
+        "create table if not exists raw.phone_lookup "
+        "(phone_raw VARCHAR primary key, region VARCHAR, phone_e164 VARCHAR, phone_status VARCHAR)"
+    )
+    new = [
+        r[0]
+        for r in con.execute(
+            """
+            select distinct phone from _typed
+            where phone is not null and trim(phone) <> ''
+              and phone not in (select phone_raw from raw.phone_lookup where region = ?)
+            """,
+            [region],
+        ).fetchall()
+    ]
+    if new:
+        rows = normalise_many(new, region)
+        frame = pd.DataFrame(rows, columns=["phone_raw", "phone_e164", "phone_status"])
+        frame.insert(1, "region", region)
+        con.register("_new_phones", frame)
+        con.execute("delete from raw.phone_lookup where phone_raw in (select phone_raw from _new_phones)")
+        con.execute("insert into raw.phone_lookup select phone_raw, region, phone_e164, phone_status from _new_phones")
+        con.unregister("_new_phones")
+    con.execute(
+        """
+        create or replace temp table _typed as
+        select _typed.*, lookup.phone_e164,
+               case when _typed.phone is null or trim(_typed.phone) = '' then 'empty'
+                    else coalesce(lookup.phone_status, 'invalid') end as phone_status
+        from _typed
+        left join raw.phone_lookup as lookup on lookup.phone_raw = _typed.phone and lookup.region = ?
+        """,
+        [region],
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# The load
+
+
+def discover(paths: Iterable[str | Path]) -> dict[str, list[Path]]:
+    """Map table name -> files. A folder holds `<table>.csv` files; a file is named after its table."""
+    found: dict[str, list[Path]] = {}
+    for raw_path in paths:
+        path = Path(raw_path)
+        if path.is_dir():
+            for name in TABLES:
+                candidate = path / f"{name}.csv"
+                if candidate.is_file():
+                    found.setdefault(name, []).append(candidate)
+        elif path.is_file():
+            stem = path.name.split(".")[0].lower()
+            if stem not in TABLES:
+                raise PatientbaseError(
+                    f"{path.name}: cannot tell which table this file is. Name it after a raw table "
+                    f"({', '.join(TABLES)}), e.g. visits.csv."
+                )
+            found.setdefault(stem, []).append(path)
+        else:
+            raise PatientbaseError(f"{path}: no such file or folder.")
+    return found
+
+
+def ensure_raw_schema(con) -> None:
+    con.execute("create schema if not exists raw")
+    con.execute(
+        """
+        create table if not exists raw.load_rejects (
+            load_id VARCHAR, loaded_at TIMESTAMP, table_name VARCHAR, file_name VARCHAR, line BIGINT,
+            column_name VARCHAR, raw_value VARCHAR, reason VARCHAR, action VARCHAR, raw_record VARCHAR)
+        """
+    )
+    con.execute(
+        """
+        create table if not exists raw.load_ledger (
+            load_id VARCHAR, loaded_at TIMESTAMP, table_name VARCHAR, file_name VARCHAR, sha256 VARCHAR,
+            size_bytes BIGINT, rows_loaded BIGINT, rows_rejected BIGINT, is_current BOOLEAN)
+        """
+    )
+
+
+def create_empty(con, table: Table) -> None:
+    cols = [f"{q_ident(c.name)} {SQL_TYPES[c.type]}" for c in table.columns]
+    cols += [f"{n} {t}" for n, t in LOADER_COLUMNS]
+    if table.name == "patients":
+        cols += [f"{n} {t}" for n, t in PHONE_COLUMNS]
+    con.execute(f"create table raw.{q_ident(table.name)} ({', '.join(cols)})")
+
+
+def table_exists(con, schema: str, name: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchone()[0]
+    )
+
+
+def load(
+    con: duckdb.DuckDBPyConnection,
+    paths: Iterable[str | Path],
+    fmt: FileFormat = CANONICAL,
+    phone_region: str = "RU",
+    max_reject_share: float = 0.05,
+    progress: Callable[[str], None] | None = None,
+) -> LoadResult:
+    """Load export files into `raw` in one transaction; see the module docstring for the rules."""
+    say = progress or (lambda _msg: None)
+    files = discover(paths)
+    if not files:
+        raise PatientbaseError(
+            "No export files found. A folder must contain files named after the raw tables: "
+            + ", ".join(f"{t}.csv" for t in TABLES)
+            + "."
+        )
+    load_id = uuid.uuid4().hex[:12]
+    loaded_at = dt.datetime.now().replace(microsecond=0)
+    results: list[FileResult] = []
+    created_empty: list[str] = []
+    con.execute("begin transaction")
+    try:
+        ensure_raw_schema(con)
+        for name, table in TABLES.items():
+            table_files = sorted(files.get(name, []))
+            if not table_files:
+                if not table_exists(con, "raw", name):
+                    if table.required:
+                        raise PatientbaseError(
+                            f"Required table '{name}' has no file: expected {name}.csv in the export folder."
+                        )
+                    create_empty(con, table)
+                    created_empty.append(name)
+                continue
+            hashes = [(p, file_sha256(p)) for p in table_files]
+            current = con.execute(
+                "select sha256 from raw.load_ledger where table_name = ? and is_current order by sha256", [name]
+            ).fetchall()
+            if table_exists(con, "raw", name) and sorted(h for _, h in hashes) == [r[0] for r in current]:
+                for path, _ in hashes:
+                    results.append(FileResult(name, path.name, skipped_unchanged=True))
+                say(f"{name}: unchanged since the last load")
+                continue
+            say(f"{name}: reading {', '.join(p.name for p in table_files)}")
+            con.execute(
+                "create or replace temp table _issues (file_name VARCHAR, line BIGINT, column_name VARCHAR, "
+                "column_value VARCHAR, raw_record VARCHAR, reason VARCHAR, action VARCHAR)"
+            )
+            file_results = {p.name: FileResult(name, p.name) for p in table_files}
+            staged = [
+                _stage_file(con, path, table, fmt, i, file_results[path.name])
+                for i, path in enumerate(table_files)
+            ]
+            _validate_and_write(con, table, staged, fmt)
+            if name == "patients":
+                say("patients: normalising phone numbers")
+                _add_phones(con, phone_region)
+            con.execute(f"create or replace table raw.{q_ident(name)} as select * from _typed")
+            con.execute("delete from raw.load_rejects where table_name = ?", [name])
+            con.execute(
+                """
+                insert into raw.load_rejects
+                select ?, ?, ?, file_name, line, column_name, column_value, reason, action, raw_record from _issues
+                """,
+                [load_id, loaded_at, name],
+            )
+            stats = dict(
+                ((f, a), n)
+                for f, a, n in con.execute(
+                    "select file_name, action, count(distinct line) from _issues group by all"
+                ).fetchall()
+            )
+            nulled = dict(
+                con.execute(
+                    "select file_name, count(*) from _issues where action = 'value_nulled' group by all"
+                ).fetchall()
+            )
+            loaded = dict(con.execute("select _source_file, count(*) from _typed group by all").fetchall())
+            con.execute("update raw.load_ledger set is_current = false where table_name = ?", [name])
+            for path, sha in hashes:
+                res = file_results[path.name]
+                res.rows_loaded = loaded.get(path.name, 0)
+                res.rows_rejected = stats.get((path.name, "row_rejected"), 0)
+                res.duplicates_dropped = stats.get((path.name, "duplicate_dropped"), 0)
+                res.values_nulled = nulled.get(path.name, 0)
+                res.rows_read = res.rows_loaded + res.rows_rejected + res.duplicates_dropped
+                con.execute(
+                    "insert into raw.load_ledger values (?, ?, ?, ?, ?, ?, ?, ?, true)",
+                    [load_id, loaded_at, name, path.name, sha, path.stat().st_size, res.rows_loaded, res.rows_rejected],
+                )
+                results.append(res)
+                share = res.rows_rejected / res.rows_read if res.rows_read else 0.0
+                if share > max_reject_share:
+                    raise PatientbaseError(
+                        f"{path.name}: {res.rows_rejected:,} of {res.rows_read:,} rows ({share:.1%}) were rejected, "
+                        f"more than the allowed {max_reject_share:.0%} (config max_reject_share). Nothing was "
+                        "loaded. The first problems:\n" + _first_issues(con, path.name)
+                    )
+            say(f"{name}: {sum(loaded.values()):,} rows loaded")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return LoadResult(load_id, results, created_empty)
+
+
+def _first_issues(con, file_name: str, limit: int = 5) -> str:
+    rows = con.execute(
+        """
+        select line, column_name, column_value, reason from _issues
+        where file_name = ? and action = 'row_rejected' order by line limit ?
+        """,
+        [file_name, limit],
+    ).fetchall()
+    return "\n".join(
+        f"  line {line}" + (f", column {col}" if col else "") + (f" ({val!r})" if val is not None else "") + f": {reason}"
+        for line, col, val, reason in rows
+    )
