@@ -77,7 +77,10 @@ def run_dbt(cfg: Config, command: str = "build", as_of: str | None = None, extra
             label = node.node_name if node is not None else ""
             progress(f"dbt {command}: {done['n']} nodes done, last {label}")
 
-    result = dbtRunner(callbacks=[on_event]).invoke(dbt_args(cfg, command, as_of, extra))
+    try:
+        result = dbtRunner(callbacks=[on_event]).invoke(dbt_args(cfg, command, as_of, extra))
+    finally:
+        _release_warehouse()
     if result.exception is not None:
         raise PatientbaseError(f"dbt {command} could not run: {result.exception}")
     out = BuildResult(success=bool(result.success))
@@ -93,6 +96,20 @@ def run_dbt(cfg: Config, command: str = "build", as_of: str | None = None, extra
             msg = (node_result.message or "").strip().splitlines()
             out.warnings.append(f"{node.name}: {msg[0] if msg else 'warn'}")
     return out
+
+
+def _release_warehouse() -> None:
+    """dbt-duckdb keeps its DuckDB handle open for the life of the process; close it so the runner
+    (and a BI tool) can open the warehouse file again right after a build."""
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # another adapter: nothing to release
+        return
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
+        if env is not None:
+            env.close()
+        DuckDBConnectionManager._ENV = None
 
 
 def build(cfg: Config, as_of: str | None = None, select: tuple[str, ...] = (),

@@ -1,0 +1,51 @@
+"""Shared test helpers: run the CLI as a user would, in a temporary working directory."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from click.testing import CliRunner
+
+from patientbase.cli import cli
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+class Workspace:
+    """A clinic's working directory: config, warehouse and exports live here."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.warehouse = root / "patientbase.duckdb"
+
+    def invoke(self, *args: str, expect: int | None = 0):
+        result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+        if expect is not None:
+            assert result.exit_code == expect, f"exit {result.exit_code}, output:\n{result.output}"
+        return result
+
+    def config(self, text: str) -> None:
+        (self.root / "patientbase.yml").write_text(text, encoding="utf-8")
+
+    def copy_fixture(self, name: str) -> Path:
+        target = self.root / name
+        shutil.copytree(FIXTURES / name, target)
+        return target
+
+    def query(self, sql: str, params=None) -> list[tuple]:
+        with duckdb.connect(str(self.warehouse), read_only=True) as con:
+            return con.execute(sql, params or []).fetchall()
+
+    def scalar(self, sql: str, params=None):
+        return self.query(sql, params)[0][0]
+
+
+@pytest.fixture
+def ws(tmp_path, monkeypatch) -> Workspace:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATIENTBASE_WAREHOUSE", str(tmp_path / "patientbase.duckdb"))
+    return Workspace(tmp_path)
