@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 import shutil
 from pathlib import Path
 
@@ -42,6 +42,24 @@ class Workspace:
 
     def scalar(self, sql: str, params=None):
         return self.query(sql, params)[0][0]
+
+
+@contextlib.contextmanager
+def workspace_at(root: Path):
+    """A Workspace in `root`, with the working directory and warehouse variable set while open."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("PATIENTBASE_WAREHOUSE", str(root / "patientbase.duckdb"))
+        yield Workspace(root)
+
+
+@pytest.fixture(scope="module")
+def clinic15(tmp_path_factory):
+    """clinic15 loaded and built as of 2025-07-01 once per test module (see fixtures/clinic15/README.md)."""
+    with workspace_at(tmp_path_factory.mktemp("clinic15")) as w:
+        w.invoke("load", str(w.copy_fixture("clinic15")))
+        w.invoke("build", "--as-of", "2025-07-01")
+        yield w
 
 
 @pytest.fixture
