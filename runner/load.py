@@ -222,20 +222,31 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, table: Table, fmt: F
         from _struct_{idx}
         """
     )
-    # Good records are numbered in read order; skip the line numbers taken by rejected records.
-    con.execute(
-        f"""
-        create or replace temp table {staged} as
-        with rejected as (
-            select line, row_number() over (order by line) as nth from (select distinct line from _struct_{idx})
+    # Good records are numbered in read order; skip the line numbers taken by rejected records. With no
+    # structural error (the usual case) that is a cheap view; otherwise a small correction per row.
+    structural = con.execute(f"select count(*) from _struct_{idx}").fetchone()[0]
+    if structural == 0:
+        con.execute(
+            f"""
+            create or replace temp view {staged} as
+            select * exclude (_rn), {q_str(path.name)} as _source_file, _rn + 1 as _source_line
+            from _read_{idx}
+            """
         )
-        select read.* exclude (_rn), {q_str(path.name)} as _source_file,
-               read._rn + 1 + (select count(*) from rejected where rejected.line - rejected.nth - 1 < read._rn)
-                   as _source_line
-        from _read_{idx} as read
-        """
-    )
-    for tmp in (f"_read_{idx}", f"_struct_{idx}", rej_e, rej_s):
+    else:
+        con.execute(
+            f"""
+            create or replace temp table {staged} as
+            with rejected as (
+                select line, row_number() over (order by line) as nth from (select distinct line from _struct_{idx})
+            )
+            select read.* exclude (_rn), {q_str(path.name)} as _source_file,
+                   read._rn + 1 + (select count(*) from rejected where rejected.line - rejected.nth - 1 < read._rn)
+                       as _source_line
+            from _read_{idx} as read
+            """
+        )
+    for tmp in (f"_struct_{idx}", rej_e, rej_s):
         con.execute(f"drop table if exists {tmp}")
     return staged, header
 
@@ -244,8 +255,13 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, table: Table, fmt: F
 # Validating and writing one table
 
 
-def _validate_and_write(con, table: Table, staged: list[tuple[str, list[str]]], fmt: FileFormat) -> None:
-    """Union the staged files, record every problem in _issues, write raw.<table> from the good rows."""
+def _validate_and_write(con, table: Table, staged: list[tuple[str, list[str]]], fmt: FileFormat,
+                        phone_region: str) -> None:
+    """Union the staged files, record every problem in _issues, write raw.<table> from the good rows.
+
+    One scan records the value problems, one aggregate finds repeated keys (a window runs only over
+    the rows whose key repeats), and the good rows are parsed straight into the raw table.
+    """
     all_columns = table.column_names + sorted(
         {h for _, header in staged for h in header} - set(table.column_names)
     )
@@ -255,7 +271,7 @@ def _validate_and_write(con, table: Table, staged: list[tuple[str, list[str]]], 
             (q_ident(c) if c in header else f"cast(null as VARCHAR) as {q_ident(c)}") for c in all_columns
         )
         parts.append(f"select {cols}, _source_file, _source_line from {name}")
-    con.execute("create or replace temp table _in as " + " union all ".join(parts))
+    con.execute("create or replace temp view _in as " + " union all ".join(parts))
 
     record = "json_object(" + ", ".join(f"{q_str(c)}, {q_ident(c)}" for c in all_columns) + ")"
     checks = []
@@ -291,67 +307,93 @@ def _validate_and_write(con, table: Table, staged: list[tuple[str, list[str]]], 
                 for cond, reason, action, name in checks
             )
         )
-
-    def typed(col: Column) -> str:
-        expr = parse_expr(q_ident(col.name), col, fmt)
-        if col.accepted:
-            expr = f"case when lower(trim({q_ident(col.name)})) in ({', '.join(q_str(a) for a in col.accepted)}) then {expr} end"
-        return f"cast({expr} as {SQL_TYPES[col.type]}) as {q_ident(col.name)}"
-
-    extras = [c for c in all_columns if c not in table.column_names]
-    select_typed = ", ".join([typed(c) for c in table.columns] + [q_ident(c) for c in extras])
     con.execute(
-        f"""
-        create or replace temp table _typed as
-        select {select_typed}, _in._source_file, _in._source_line
-        from _in
-        anti join (select distinct file_name, line from _issues where action = 'row_rejected') as bad
-            on bad.file_name = _in._source_file and bad.line = _in._source_line
-        """
+        "create or replace temp table _drop as "
+        "select distinct file_name, line from _issues where action = 'row_rejected'"
     )
 
     if table.key:
-        key = ", ".join(q_ident(k) for k in table.key)
-        content = "hash(" + ", ".join(q_ident(c) for c in table.column_names) + ")"
-        key_text = " || ', ' || ".join(f"{q_str(k + '=')} || coalesce(cast({q_ident(k)} as VARCHAR), '')" for k in table.key)
-        con.execute(
-            f"""
-            create or replace temp table _dups as
-            select _source_file, _source_line, {key_text} as key_text, first_file, first_line,
-                   content_hash = first_hash as is_identical
-            from (
-                select *, {content} as content_hash,
-                       row_number() over w as nth,
-                       first_value(_source_file) over w as first_file,
-                       first_value(_source_line) over w as first_line,
-                       first_value({content}) over w as first_hash
-                from _typed
-                window w as (partition by {key} order by _source_file, _source_line)
-            )
-            where nth > 1
-            """
+        _find_duplicates(con, table)
+
+    phone_cols, phone_join = "", ""
+    if table.name == "patients":
+        _normalise_new_phones(con, phone_region)
+        phone_cols = (
+            ", lookup.phone_e164, case when _in.phone is null or trim(_in.phone) = '' then 'empty' "
+            "else coalesce(lookup.phone_status, 'invalid') end as phone_status"
         )
-        con.execute(
-            """
-            insert into _issues
-            select _source_file, _source_line, null, key_text, null,
-                   case when is_identical then 'exact duplicate of ' || first_file || ' line ' || first_line
-                        else 'duplicate key (' || key_text || '): differs from ' || first_file || ' line ' || first_line
-                   end,
-                   case when is_identical then 'duplicate_dropped' else 'row_rejected' end
-            from _dups
-            """
-        )
-        con.execute(
-            """
-            delete from _typed using _dups
-            where _typed._source_file = _dups._source_file and _typed._source_line = _dups._source_line
-            """
+        phone_join = (
+            f"left join raw.phone_lookup as lookup on lookup.phone_raw = _in.phone and lookup.region = {q_str(phone_region)}"
         )
 
+    def typed(col: Column) -> str:
+        ident = f"_in.{q_ident(col.name)}"
+        expr = parse_expr(ident, col, fmt)
+        if col.accepted:
+            expr = f"case when lower(trim({ident})) in ({', '.join(q_str(a) for a in col.accepted)}) then {expr} end"
+        return f"cast({expr} as {SQL_TYPES[col.type]}) as {q_ident(col.name)}"
 
-def _add_phones(con, region: str) -> None:
-    """Add phone_e164/phone_status to the staged patients, parsing only phones never seen before."""
+    extras = [f"_in.{q_ident(c)}" for c in all_columns if c not in table.column_names]
+    select_typed = ", ".join([typed(c) for c in table.columns] + extras)
+    con.execute(
+        f"""
+        create or replace table raw.{q_ident(table.name)} as
+        select {select_typed}, _in._source_file, _in._source_line{phone_cols}
+        from _in
+        anti join _drop on _drop.file_name = _in._source_file and _drop.line = _in._source_line
+        {phone_join}
+        """
+    )
+
+
+def _find_duplicates(con, table: Table) -> None:
+    """Record repeated keys among the rows not already rejected: an exact repeat of an earlier row is
+    dropped, a row with the same key but other content is rejected. Adds both to _drop."""
+    key = ", ".join(q_ident(k) for k in table.key)
+    good = "(select * from _in anti join _drop on _drop.file_name = _in._source_file and _drop.line = _in._source_line)"
+    con.execute(
+        f"create or replace temp table _dup_keys as select {key} from {good} as good group by {key} having count(*) > 1"
+    )
+    if con.execute("select count(*) from _dup_keys").fetchone()[0] == 0:
+        return
+    content = "hash(" + ", ".join(q_ident(c) for c in table.column_names) + ")"
+    key_text = " || ', ' || ".join(
+        f"{q_str(k + '=')} || coalesce(cast({q_ident(k)} as VARCHAR), '')" for k in table.key
+    )
+    con.execute(
+        f"""
+        create or replace temp table _dups as
+        select _source_file, _source_line, {key_text} as key_text, first_file, first_line,
+               content_hash = first_hash as is_identical
+        from (
+            select *, {content} as content_hash,
+                   row_number() over w as nth,
+                   first_value(_source_file) over w as first_file,
+                   first_value(_source_line) over w as first_line,
+                   first_value({content}) over w as first_hash
+            from {good} as good
+            semi join _dup_keys using ({key})
+            window w as (partition by {key} order by _source_file, _source_line)
+        )
+        where nth > 1
+        """
+    )
+    con.execute(
+        """
+        insert into _issues
+        select _source_file, _source_line, null, key_text, null,
+               case when is_identical then 'exact duplicate of ' || first_file || ' line ' || first_line
+                    else 'duplicate key (' || key_text || '): differs from ' || first_file || ' line ' || first_line
+               end,
+               case when is_identical then 'duplicate_dropped' else 'row_rejected' end
+        from _dups
+        """
+    )
+    con.execute("insert into _drop select _source_file, _source_line from _dups")
+
+
+def _normalise_new_phones(con, region: str) -> None:
+    """Parse (with libphonenumber) only the phone spellings never seen before; cache them in raw.phone_lookup."""
     con.execute(
         "create table if not exists raw.phone_lookup "
         "(phone_raw VARCHAR primary key, region VARCHAR, phone_e164 VARCHAR, phone_status VARCHAR)"
@@ -360,32 +402,22 @@ def _add_phones(con, region: str) -> None:
         r[0]
         for r in con.execute(
             """
-            select distinct phone from _typed
+            select distinct phone from _in
             where phone is not null and trim(phone) <> ''
               and phone not in (select phone_raw from raw.phone_lookup where region = ?)
             """,
             [region],
         ).fetchall()
     ]
-    if new:
-        rows = normalise_many(new, region)
-        frame = pd.DataFrame(rows, columns=["phone_raw", "phone_e164", "phone_status"])
-        frame.insert(1, "region", region)
-        con.register("_new_phones", frame)
-        con.execute("delete from raw.phone_lookup where phone_raw in (select phone_raw from _new_phones)")
-        con.execute("insert into raw.phone_lookup select phone_raw, region, phone_e164, phone_status from _new_phones")
-        con.unregister("_new_phones")
-    con.execute(
-        """
-        create or replace temp table _typed as
-        select _typed.*, lookup.phone_e164,
-               case when _typed.phone is null or trim(_typed.phone) = '' then 'empty'
-                    else coalesce(lookup.phone_status, 'invalid') end as phone_status
-        from _typed
-        left join raw.phone_lookup as lookup on lookup.phone_raw = _typed.phone and lookup.region = ?
-        """,
-        [region],
-    )
+    if not new:
+        return
+    rows = normalise_many(new, region)
+    frame = pd.DataFrame(rows, columns=["phone_raw", "phone_e164", "phone_status"])
+    frame.insert(1, "region", region)
+    con.register("_new_phones", frame)
+    con.execute("delete from raw.phone_lookup where phone_raw in (select phone_raw from _new_phones)")
+    con.execute("insert into raw.phone_lookup select phone_raw, region, phone_e164, phone_status from _new_phones")
+    con.unregister("_new_phones")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -504,11 +536,9 @@ def load(
                 _stage_file(con, path, table, fmt, i, file_results[path.name])
                 for i, path in enumerate(table_files)
             ]
-            _validate_and_write(con, table, staged, fmt)
             if name == "patients":
-                say("patients: normalising phone numbers")
-                _add_phones(con, phone_region)
-            con.execute(f"create or replace table raw.{q_ident(name)} as select * from _typed")
+                say("patients: checking values and normalising phone numbers")
+            _validate_and_write(con, table, staged, fmt, phone_region)
             con.execute("delete from raw.load_rejects where table_name = ?", [name])
             con.execute(
                 """
@@ -528,7 +558,7 @@ def load(
                     "select file_name, count(*) from _issues where action = 'value_nulled' group by all"
                 ).fetchall()
             )
-            loaded = dict(con.execute("select _source_file, count(*) from _typed group by all").fetchall())
+            loaded = dict(con.execute(f"select _source_file, count(*) from raw.{q_ident(name)} group by all").fetchall())
             con.execute("update raw.load_ledger set is_current = false where table_name = ?", [name])
             for path, sha in hashes:
                 res = file_results[path.name]
@@ -549,12 +579,23 @@ def load(
                         f"more than the allowed {max_reject_share:.0%} (config max_reject_share). Nothing was "
                         "loaded. The first problems:\n" + _first_issues(con, path.name)
                     )
+            _drop_temp_objects(con)
             say(f"{name}: {sum(loaded.values()):,} rows loaded")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
     return LoadResult(load_id, results, created_empty)
+
+
+def _drop_temp_objects(con) -> None:
+    """Free the memory the staged text of a table holds before the next table is read."""
+    for kind, name in con.execute(
+        "select 'view', view_name from duckdb_views() where temporary and view_name like '\\_%' escape '\\' "
+        "union all select 'table', table_name from duckdb_tables() where temporary and table_name like '\\_%' escape '\\' "
+        "and table_name <> '_issues'"
+    ).fetchall():
+        con.execute(f"drop {kind} if exists {q_ident(name)}")
 
 
 def _first_issues(con, file_name: str, limit: int = 5) -> str:
