@@ -30,6 +30,12 @@ as_of_option = click.option(
 )
 
 
+mapping_option = click.option(
+    "--mapping", metavar="FILE|NAME",
+    help="Export mapping: a YAML file or a built-in name (canonical, typical_mis). Default: config `mapping`.",
+)
+
+
 def pass_config(fn):
     """Give the command the loaded Config as its first argument."""
 
@@ -116,27 +122,28 @@ def _write_demo(patients: int, seed: int, out_dir: str, today: str | None):
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--mapping", type=click.Path(exists=True, dir_okay=False), help="Export mapping (YAML) for non-canonical exports.")
+@mapping_option
 @pass_config
 def load(cfg: Config, paths, mapping):
     """Validate export files and load them into the warehouse's raw schema.
 
-    PATHS are folders holding <table>.csv files (patients.csv, visits.csv, …) or single files named
-    after their table. Bad rows go to raw.load_rejects with file, line, column and reason.
+    PATHS are folders of export files or single files. Which file is which table comes from the
+    mapping (default: canonical, <table>.csv). Bad rows go to raw.load_rejects with file, line,
+    column and reason.
     """
-    if mapping:
-        raise ConfigError("--mapping is not supported yet: only the canonical CSV format loads for now.")
-    _load(cfg, paths)
+    _load(cfg, paths, mapping)
 
 
-def _load(cfg: Config, paths) -> None:
+def _load(cfg: Config, paths, mapping_name: str | None = None) -> None:
     from .load import load as load_files
+    from .mapping import load_mapping
     from .warehouse import connect
 
+    mapping = load_mapping(mapping_name or cfg.mapping)
     start = time.perf_counter()
     with progress("Loading exports") as say, connect(cfg) as con:
-        result = load_files(con, paths, phone_region=cfg.phone_region, max_reject_share=cfg.max_reject_share,
-                            progress=say)
+        result = load_files(con, paths, mapping=mapping, phone_region=cfg.phone_region,
+                            max_reject_share=cfg.max_reject_share, progress=say)
     click.echo(f"Loaded into {cfg.warehouse_path} in {time.perf_counter() - start:.1f} s:")
     for f in result.files:
         if f.skipped_unchanged:
@@ -154,6 +161,8 @@ def _load(cfg: Config, paths) -> None:
             click.echo(f"      note: {note}")
     for name in result.created_empty:
         click.echo(f"  {name + ' (no file)':<22} created empty")
+    if result.ignored:
+        click.echo(f"  ignored (no table's file pattern in mapping {mapping.source}): {', '.join(result.ignored)}")
     if result.rows_rejected or any(f.values_nulled for f in result.files):
         click.echo("See why in raw.load_rejects (file, line, column, value, reason).")
 
@@ -194,8 +203,9 @@ def _build(cfg: Config, as_of, select=()):
 @click.option("--patients", default=3000, show_default=True, type=click.IntRange(min=10), help="Demo size (with --demo).")
 @click.option("--seed", default=42, show_default=True, type=int, help="Demo seed (with --demo).")
 @as_of_option
+@mapping_option
 @pass_config
-def run(cfg: Config, paths, use_demo, patients, seed, as_of):
+def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping):
     """The daily job: load the exports (or the demo), build, and print the headline figures.
 
     Without --demo, loads PATHS, or the config's input_dir when no PATHS are given.
@@ -216,7 +226,7 @@ def run(cfg: Config, paths, use_demo, patients, seed, as_of):
                 "(config input_dir)."
             )
         paths = (str(inbox),)
-    _load(cfg, paths)
+    _load(cfg, paths, None if use_demo else mapping)
     _build(cfg, as_of)
     from .summary import headline
 

@@ -24,6 +24,8 @@ class Config:
     exports_dir: str = "exports"
     # Folder `patientbase run` loads when no PATHS are given: drop the MIS exports there.
     input_dir: str = "input"
+    # Export mapping for `load`/`run`: a YAML file or a built-in name (canonical, typical_mis).
+    mapping: str = "canonical"
     # A file whose rejected rows exceed this share fails the load (nothing is written).
     max_reject_share: float = 0.05
     currency: str = "RUB"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import hashlib
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,29 +32,9 @@ import duckdb
 import pandas as pd
 
 from .errors import PatientbaseError
+from .mapping import FileFormat, Mapping, TableMapping, canonical, detect_encoding, matches, to_utf8, xlsx_format, xlsx_to_csv
 from .phones import normalise_many
 from .schema import LOADER_COLUMNS, PHONE_COLUMNS, SQL_TYPES, TABLES, Column, Table
-
-TRUE_VALUES = ("true", "t", "1", "yes", "y")
-FALSE_VALUES = ("false", "f", "0", "no", "n")
-
-
-@dataclass(frozen=True)
-class FileFormat:
-    """How one export file is written. The canonical demo format is the default."""
-
-    delimiter: str = ","
-    quote: str = '"'
-    encoding: str = "utf-8"
-    date_formats: tuple[str, ...] = ("%Y-%m-%d",)
-    timestamp_formats: tuple[str, ...] = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
-    decimal_separator: str = "."
-    true_values: tuple[str, ...] = TRUE_VALUES
-    false_values: tuple[str, ...] = FALSE_VALUES
-
-
-CANONICAL = FileFormat()
-
 
 @dataclass
 class FileResult:
@@ -73,6 +54,7 @@ class LoadResult:
     load_id: str
     files: list[FileResult]
     created_empty: list[str]
+    ignored: list[str] = field(default_factory=list)
 
     @property
     def rows_loaded(self) -> int:
@@ -158,41 +140,82 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_header(path: Path, fmt: FileFormat) -> list[str]:
-    encoding = "utf-8-sig" if fmt.encoding.lower().replace("_", "-") in ("utf-8", "utf8") else fmt.encoding
+def read_header(path: Path, fmt: FileFormat, display: str) -> list[str]:
+    """The header row, stripped and lower-cased (the file is UTF-8 by now)."""
     try:
-        with path.open(encoding=encoding, newline="") as fh:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
             header = next(csv.reader(fh, delimiter=fmt.delimiter, quotechar=fmt.quote), None)
     except UnicodeDecodeError as exc:
         raise PatientbaseError(
-            f"{path.name}, line 1: the header is not valid {fmt.encoding} ({exc.reason}). "
-            "Save the export as UTF-8 or name its encoding in the mapping."
+            f"{display}, line 1: the header is not valid UTF-8 ({exc.reason}). Save the export as UTF-8 "
+            "or name its encoding in the mapping (encoding: cp1251, or auto)."
         ) from None
     if not header:
-        raise PatientbaseError(f"{path.name}, line 1: the file is empty; expected a header row.")
+        raise PatientbaseError(f"{display}, line 1: the file is empty; expected a header row.")
     names = [h.strip().lower() for h in header]
+    if len(names) == 1 and fmt.delimiter not in header[0] and any(d in header[0] for d in ";,\t"):
+        raise PatientbaseError(
+            f"{display}, line 1: the header is one column {header[0]!r}: the file is not delimited by "
+            f"{fmt.delimiter!r}. Set `delimiter` in the mapping."
+        )
     seen: set[str] = set()
     for i, name in enumerate(names, start=1):
         if not name:
-            raise PatientbaseError(f"{path.name}, line 1, column {i}: the header has an empty column name.")
+            raise PatientbaseError(f"{display}, line 1, column {i}: the header has an empty column name.")
         if name in seen:
-            raise PatientbaseError(f"{path.name}, line 1: column '{name}' appears twice in the header.")
+            raise PatientbaseError(f"{display}, line 1: column '{name}' appears twice in the header.")
         seen.add(name)
     return names
 
 
-def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, table: Table, fmt: FileFormat, idx: int,
-                result: FileResult) -> tuple[str, list[str]]:
-    """Read one file into temp table `_in_<idx>` (all text, with file and line); return its columns."""
-    header = read_header(path, fmt)
-    missing = [c.name for c in table.columns if c.required and c.name not in header]
+def _prepare(path: Path, tm: TableMapping, workdir: Path) -> tuple[Path, FileFormat]:
+    """The UTF-8 CSV to read for this export file and its format (XLSX and other encodings are converted)."""
+    fmt = tm.fmt
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        target = workdir / f"{path.stem}.{uuid.uuid4().hex[:6]}.csv"
+        xlsx_to_csv(path, tm.sheet, target)
+        return target, xlsx_format(fmt)
+    encoding = fmt.encoding.lower().replace("_", "-")
+    if encoding == "auto":
+        encoding = detect_encoding(path)
+    if encoding in ("utf-8", "utf8", "utf-8-sig"):
+        return path, fmt
+    target = workdir / f"{path.stem}.{uuid.uuid4().hex[:6]}.csv"
+    to_utf8(path, encoding, target)
+    return target, fmt
+
+
+def _value_map_expr(ident: str, vmap: dict[str, str]) -> str:
+    """Map export values (compared trimmed, lower-cased, ё as е) to canonical ones; others pass unchanged."""
+    if not vmap:
+        return ident
+    key = f"replace(lower(trim({ident})), 'ё', 'е')"
+    whens = " ".join(f"when {q_str(k)} then {q_str(v)}" for k, v in vmap.items())
+    return f"case {key} {whens} else {ident} end"
+
+
+def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, read_path: Path, tm: TableMapping, table: Table,
+                fmt: FileFormat, idx: int, result: FileResult, mapping_source: str = "mapping") -> tuple[str, list[str]]:
+    """Read one file into temp view `_in_<idx>` with canonical column names, file and line; return its columns."""
+    header = read_header(read_path, fmt, path.name)
+    source_of: dict[str, str] = {}  # canonical column -> header column
+    for col in table.column_names:
+        export = next((name for name in tm.export_names(col) if name in header), None)
+        if export is not None:
+            source_of[col] = export
+    missing = [c.name for c in table.columns if c.required and c.name not in source_of and c.name not in tm.constants]
     if missing:
+        parts = []
+        for c in missing:
+            names = " or ".join(f"'{n}'" for n in tm.export_names(c))
+            line = tm.lines.get("columns." + c)
+            parts.append(names if c not in tm.columns else f"{names} (for {c}, {mapping_source} line {line})")
         raise PatientbaseError(
-            f"{path.name}, line 1: required column(s) {', '.join(missing)} of table '{table.name}' are "
-            f"missing from the header (found: {', '.join(header)}). Rename the column in the export or "
-            "map it with --mapping."
+            f"{path.name}, line 1: required column(s) {', '.join(parts)} of table '{table.name}' are missing "
+            f"from the header (found: {', '.join(header)}). Rename the column in the export or fix the "
+            f"mapping{' (--mapping)' if not tm.columns else ''}."
         )
-    absent = [c.name for c in table.columns if c.name not in header]
+    absent = [c for c in table.column_names if c not in source_of and c not in tm.constants]
     if absent:
         result.notes.append(f"no column {', '.join(absent)}: loaded as empty")
     columns = "{" + ", ".join(f"{q_str(h)}: 'VARCHAR'" for h in header) + "}"
@@ -201,9 +224,9 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, table: Table, fmt: F
         f"""
         create or replace temp table _read_{idx} as
         select *, row_number() over () as _rn
-        from read_csv({q_str(str(path))}, auto_detect = false, header = true, columns = {columns},
+        from read_csv({q_str(str(read_path))}, auto_detect = false, header = true, columns = {columns},
                       delim = {q_str(fmt.delimiter)}, quote = {q_str(fmt.quote)}, escape = {q_str(fmt.quote)},
-                      encoding = {q_str(fmt.encoding)}, store_rejects = true,
+                      store_rejects = true,
                       rejects_table = {q_str(rej_e)}, rejects_scan = {q_str(rej_s)})
         """
     )
@@ -225,30 +248,41 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, table: Table, fmt: F
     # Good records are numbered in read order; skip the line numbers taken by rejected records. With no
     # structural error (the usual case) that is a cheap view; otherwise a small correction per row.
     structural = con.execute(f"select count(*) from _struct_{idx}").fetchone()[0]
+    used = set(source_of.values())
+    projection = [
+        f"{_value_map_expr('read.' + q_ident(src), tm.values.get(col, {}))} as {q_ident(col)}"
+        for col, src in source_of.items()
+        if col not in tm.constants
+    ]
+    projection += [f"{q_str(v)} as {q_ident(c)}" for c, v in tm.constants.items()]
+    projection += [
+        f"read.{q_ident(h)}" for h in header if h not in used and h not in table.column_names
+    ]
+    columns_out = [c for c in source_of if c not in tm.constants] + list(tm.constants) + [
+        h for h in header if h not in used and h not in table.column_names
+    ]
     if structural == 0:
-        con.execute(
-            f"""
-            create or replace temp view {staged} as
-            select * exclude (_rn), {q_str(path.name)} as _source_file, _rn + 1 as _source_line
-            from _read_{idx}
-            """
-        )
+        line = "read._rn + 1"
+        kind = "view"
+        with_rejected = ""
     else:
-        con.execute(
-            f"""
-            create or replace temp table {staged} as
-            with rejected as (
-                select line, row_number() over (order by line) as nth from (select distinct line from _struct_{idx})
-            )
-            select read.* exclude (_rn), {q_str(path.name)} as _source_file,
-                   read._rn + 1 + (select count(*) from rejected where rejected.line - rejected.nth - 1 < read._rn)
-                       as _source_line
-            from _read_{idx} as read
-            """
+        line = "read._rn + 1 + (select count(*) from rejected where rejected.line - rejected.nth - 1 < read._rn)"
+        kind = "table"
+        with_rejected = (
+            f"with rejected as (select line, row_number() over (order by line) as nth "
+            f"from (select distinct line from _struct_{idx}))"
         )
+    con.execute(
+        f"""
+        create or replace temp {kind} {staged} as
+        {with_rejected}
+        select {', '.join(projection)}, {q_str(path.name)} as _source_file, {line} as _source_line
+        from _read_{idx} as read
+        """
+    )
     for tmp in (f"_struct_{idx}", rej_e, rej_s):
         con.execute(f"drop table if exists {tmp}")
-    return staged, header
+    return staged, columns_out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -256,7 +290,7 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, table: Table, fmt: F
 
 
 def _validate_and_write(con, table: Table, staged: list[tuple[str, list[str]]], fmt: FileFormat,
-                        phone_region: str) -> None:
+                        phone_region: str, incremental: bool = False) -> None:
     """Union the staged files, record every problem in _issues, write raw.<table> from the good rows.
 
     One scan records the value problems, one aggregate finds repeated keys (a window runs only over
@@ -335,15 +369,33 @@ def _validate_and_write(con, table: Table, staged: list[tuple[str, list[str]]], 
 
     extras = [f"_in.{q_ident(c)}" for c in all_columns if c not in table.column_names]
     select_typed = ", ".join([typed(c) for c in table.columns] + extras)
+    target = f"raw.{q_ident(table.name)}"
+    exists = table_exists(con, "raw", table.name)
     con.execute(
         f"""
-        create or replace table raw.{q_ident(table.name)} as
+        create or replace {'temp table _written' if incremental and exists else 'table ' + target} as
         select {select_typed}, _in._source_file, _in._source_line{phone_cols}
         from _in
         anti join _drop on _drop.file_name = _in._source_file and _drop.line = _in._source_line
         {phone_join}
         """
     )
+    if incremental and exists:
+        # upsert by key: the new version of a row replaces the old one; new extra columns are added
+        have = {r[0] for r in con.execute(
+            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = ?",
+            [table.name]).fetchall()}
+        for column_name, column_type in con.execute(
+            "select column_name, data_type from information_schema.columns where table_name = '_written' "
+            "and table_schema = 'temp' order by ordinal_position"
+        ).fetchall():
+            if column_name not in have:
+                con.execute(f"alter table {target} add column {q_ident(column_name)} {column_type}")
+        key = ", ".join(q_ident(k) for k in table.key)
+        con.execute(f"delete from {target} where ({key}) in (select ({key}) from _written)")
+        con.execute(f"insert into {target} by name select * from _written")
+    else:
+        con.execute(f"create or replace temp view _written as select _source_file from {target}")
 
 
 def _find_duplicates(con, table: Table) -> None:
@@ -424,27 +476,35 @@ def _normalise_new_phones(con, region: str) -> None:
 # The load
 
 
-def discover(paths: Iterable[str | Path]) -> dict[str, list[Path]]:
-    """Map table name -> files. A folder holds `<table>.csv` files; a file is named after its table."""
+def discover(paths: Iterable[str | Path], mapping: Mapping) -> tuple[dict[str, list[Path]], list[str]]:
+    """Map table name -> files by the mapping's file patterns; also return the files no pattern matches.
+
+    A folder is searched (not recursively) for files matching each table's pattern; a file given by
+    name must match a pattern too.
+    """
     found: dict[str, list[Path]] = {}
+    ignored: list[str] = []
     for raw_path in paths:
         path = Path(raw_path)
         if path.is_dir():
-            for name in TABLES:
-                candidate = path / f"{name}.csv"
-                if candidate.is_file():
-                    found.setdefault(name, []).append(candidate)
+            for candidate in sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "~$"))):
+                table = matches(mapping, candidate.name)
+                if table:
+                    found.setdefault(table, []).append(candidate)
+                else:
+                    ignored.append(candidate.name)
         elif path.is_file():
-            stem = path.name.split(".")[0].lower()
-            if stem not in TABLES:
+            table = matches(mapping, path.name)
+            if table is None:
+                expected = "; ".join(f"{t}: {', '.join(tm.patterns)}" for t, tm in mapping.tables.items())
                 raise PatientbaseError(
-                    f"{path.name}: cannot tell which table this file is. Name it after a raw table "
-                    f"({', '.join(TABLES)}), e.g. visits.csv."
+                    f"{path.name}: cannot tell which table this file is: it matches no file pattern of "
+                    f"mapping {mapping.source} ({expected})."
                 )
-            found.setdefault(stem, []).append(path)
+            found.setdefault(table, []).append(path)
         else:
             raise PatientbaseError(f"{path}: no such file or folder.")
-    return found
+    return found, ignored
 
 
 def ensure_raw_schema(con) -> None:
@@ -485,19 +545,19 @@ def table_exists(con, schema: str, name: str) -> bool:
 def load(
     con: duckdb.DuckDBPyConnection,
     paths: Iterable[str | Path],
-    fmt: FileFormat = CANONICAL,
+    mapping: Mapping | None = None,
     phone_region: str = "RU",
     max_reject_share: float = 0.05,
     progress: Callable[[str], None] | None = None,
 ) -> LoadResult:
     """Load export files into `raw` in one transaction; see the module docstring for the rules."""
     say = progress or (lambda _msg: None)
-    files = discover(paths)
+    mapping = mapping or canonical()
+    files, ignored = discover(paths, mapping)
     if not files:
+        expected = "; ".join(f"{t}: {', '.join(tm.patterns)}" for t, tm in mapping.tables.items())
         raise PatientbaseError(
-            "No export files found. A folder must contain files named after the raw tables: "
-            + ", ".join(f"{t}.csv" for t in TABLES)
-            + "."
+            f"No export files found. With mapping {mapping.source} the files are expected as: {expected}."
         )
     load_id = uuid.uuid4().hex[:12]
     loaded_at = dt.datetime.now().replace(microsecond=0)
@@ -505,87 +565,106 @@ def load(
     created_empty: list[str] = []
     con.execute("begin transaction")
     try:
-        ensure_raw_schema(con)
-        for name, table in TABLES.items():
-            table_files = sorted(files.get(name, []))
-            if not table_files:
-                if not table_exists(con, "raw", name):
-                    if table.required:
-                        raise PatientbaseError(
-                            f"Required table '{name}' has no file: expected {name}.csv in the export folder."
-                        )
-                    create_empty(con, table)
-                    created_empty.append(name)
-                continue
-            hashes = [(p, file_sha256(p)) for p in table_files]
-            current = con.execute(
-                "select sha256 from raw.load_ledger where table_name = ? and is_current order by sha256", [name]
-            ).fetchall()
-            if table_exists(con, "raw", name) and sorted(h for _, h in hashes) == [r[0] for r in current]:
+        with tempfile.TemporaryDirectory(prefix="patientbase-load-") as workdir:
+            ensure_raw_schema(con)
+            for name, table in TABLES.items():
+                tm = mapping.tables[name]
+                table_files = sorted(files.get(name, []))
+                if not table_files:
+                    if not table_exists(con, "raw", name):
+                        if table.required:
+                            raise PatientbaseError(
+                                f"Required table '{name}' has no file: expected {' or '.join(tm.patterns)} "
+                                f"in the export folder{tm.where('table')}."
+                            )
+                        create_empty(con, table)
+                        created_empty.append(name)
+                    continue
+                incremental = tm.mode == "incremental"
+                hashes = [(p, file_sha256(p)) for p in table_files]
+                if incremental:  # a file already merged into the table is not merged again
+                    seen = {r[0] for r in con.execute(
+                        "select sha256 from raw.load_ledger where table_name = ?", [name]).fetchall()}
+                    fresh = [(p, h) for p, h in hashes if h not in seen]
+                    unchanged = table_exists(con, "raw", name) and not fresh
+                else:
+                    current = con.execute(
+                        "select sha256 from raw.load_ledger where table_name = ? and is_current order by sha256", [name]
+                    ).fetchall()
+                    fresh = hashes
+                    unchanged = table_exists(con, "raw", name) and sorted(h for _, h in hashes) == [r[0] for r in current]
+                if unchanged:
+                    for path, _ in hashes:
+                        results.append(FileResult(name, path.name, skipped_unchanged=True))
+                    say(f"{name}: unchanged since the last load")
+                    continue
                 for path, _ in hashes:
-                    results.append(FileResult(name, path.name, skipped_unchanged=True))
-                say(f"{name}: unchanged since the last load")
-                continue
-            say(f"{name}: reading {', '.join(p.name for p in table_files)}")
-            con.execute(
-                "create or replace temp table _issues (file_name VARCHAR, line BIGINT, column_name VARCHAR, "
-                "column_value VARCHAR, raw_record VARCHAR, reason VARCHAR, action VARCHAR)"
-            )
-            file_results = {p.name: FileResult(name, p.name) for p in table_files}
-            staged = [
-                _stage_file(con, path, table, fmt, i, file_results[path.name])
-                for i, path in enumerate(table_files)
-            ]
-            if name == "patients":
-                say("patients: checking values and normalising phone numbers")
-            _validate_and_write(con, table, staged, fmt, phone_region)
-            con.execute("delete from raw.load_rejects where table_name = ?", [name])
-            con.execute(
-                """
-                insert into raw.load_rejects
-                select ?, ?, ?, file_name, line, column_name, column_value, reason, action, raw_record from _issues
-                """,
-                [load_id, loaded_at, name],
-            )
-            stats = dict(
-                ((f, a), n)
-                for f, a, n in con.execute(
-                    "select file_name, action, count(distinct line) from _issues group by all"
-                ).fetchall()
-            )
-            nulled = dict(
+                    if (path, _) not in fresh:
+                        results.append(FileResult(name, path.name, skipped_unchanged=True))
+                say(f"{name}: reading {', '.join(p.name for p, _ in fresh)}")
                 con.execute(
-                    "select file_name, count(*) from _issues where action = 'value_nulled' group by all"
-                ).fetchall()
-            )
-            loaded = dict(con.execute(f"select _source_file, count(*) from raw.{q_ident(name)} group by all").fetchall())
-            con.execute("update raw.load_ledger set is_current = false where table_name = ?", [name])
-            for path, sha in hashes:
-                res = file_results[path.name]
-                res.rows_loaded = loaded.get(path.name, 0)
-                res.rows_rejected = stats.get((path.name, "row_rejected"), 0)
-                res.duplicates_dropped = stats.get((path.name, "duplicate_dropped"), 0)
-                res.values_nulled = nulled.get(path.name, 0)
-                res.rows_read = res.rows_loaded + res.rows_rejected + res.duplicates_dropped
-                con.execute(
-                    "insert into raw.load_ledger values (?, ?, ?, ?, ?, ?, ?, ?, true)",
-                    [load_id, loaded_at, name, path.name, sha, path.stat().st_size, res.rows_loaded, res.rows_rejected],
+                    "create or replace temp table _issues (file_name VARCHAR, line BIGINT, column_name VARCHAR, "
+                    "column_value VARCHAR, raw_record VARCHAR, reason VARCHAR, action VARCHAR)"
                 )
-                results.append(res)
-                share = res.rows_rejected / res.rows_read if res.rows_read else 0.0
-                if share > max_reject_share:
-                    raise PatientbaseError(
-                        f"{path.name}: {res.rows_rejected:,} of {res.rows_read:,} rows ({share:.1%}) were rejected, "
-                        f"more than the allowed {max_reject_share:.0%} (config max_reject_share). Nothing was "
-                        "loaded. The first problems:\n" + _first_issues(con, path.name)
+                file_results = {p.name: FileResult(name, p.name) for p, _ in fresh}
+                staged = []
+                for i, (path, _) in enumerate(fresh):
+                    read_path, read_fmt = _prepare(path, tm, Path(workdir))
+                    staged.append(_stage_file(con, path, read_path, tm, table, read_fmt, i, file_results[path.name],
+                                              mapping.source))
+                if name == "patients":
+                    say("patients: checking values and normalising phone numbers")
+                # parse with the mapping's formats and ISO ones (XLSX date cells arrive as ISO text)
+                _validate_and_write(con, table, staged, xlsx_format(tm.fmt), phone_region, incremental)
+                if not incremental:
+                    con.execute("delete from raw.load_rejects where table_name = ?", [name])
+                con.execute(
+                    """
+                    insert into raw.load_rejects
+                    select ?, ?, ?, file_name, line, column_name, column_value, reason, action, raw_record from _issues
+                    """,
+                    [load_id, loaded_at, name],
+                )
+                stats = dict(
+                    ((f, a), n)
+                    for f, a, n in con.execute(
+                        "select file_name, action, count(distinct line) from _issues group by all"
+                    ).fetchall()
+                )
+                nulled = dict(
+                    con.execute(
+                        "select file_name, count(*) from _issues where action = 'value_nulled' group by all"
+                    ).fetchall()
+                )
+                loaded = dict(con.execute("select _source_file, count(*) from _written group by all").fetchall())
+                if not incremental:
+                    con.execute("update raw.load_ledger set is_current = false where table_name = ?", [name])
+                for path, sha in fresh:
+                    res = file_results[path.name]
+                    res.rows_loaded = loaded.get(path.name, 0)
+                    res.rows_rejected = stats.get((path.name, "row_rejected"), 0)
+                    res.duplicates_dropped = stats.get((path.name, "duplicate_dropped"), 0)
+                    res.values_nulled = nulled.get(path.name, 0)
+                    res.rows_read = res.rows_loaded + res.rows_rejected + res.duplicates_dropped
+                    con.execute(
+                        "insert into raw.load_ledger values (?, ?, ?, ?, ?, ?, ?, ?, true)",
+                        [load_id, loaded_at, name, path.name, sha, path.stat().st_size, res.rows_loaded, res.rows_rejected],
                     )
-            _drop_temp_objects(con)
-            say(f"{name}: {sum(loaded.values()):,} rows loaded")
+                    results.append(res)
+                    share = res.rows_rejected / res.rows_read if res.rows_read else 0.0
+                    if share > max_reject_share:
+                        raise PatientbaseError(
+                            f"{path.name}: {res.rows_rejected:,} of {res.rows_read:,} rows ({share:.1%}) were rejected, "
+                            f"more than the allowed {max_reject_share:.0%} (config max_reject_share). Nothing was "
+                            "loaded. The first problems:\n" + _first_issues(con, path.name)
+                        )
+                _drop_temp_objects(con)
+                say(f"{name}: {sum(loaded.values()):,} rows loaded")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    return LoadResult(load_id, results, created_empty)
+    return LoadResult(load_id, results, created_empty, ignored)
 
 
 def _drop_temp_objects(con) -> None:

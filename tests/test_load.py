@@ -125,7 +125,7 @@ def test_missing_required_column_names_file_and_column(ws):
     (exports / "visits.csv").write_text("visit_id,patient_id,status\nV1,1,completed\n", encoding="utf-8")
     (exports / "payments.csv").write_text("payment_id,patient_id,paid_at,amount\n", encoding="utf-8")
     result = ws.invoke("load", str(exports), expect=1)
-    assert "visits.csv, line 1: required column(s) scheduled_at of table 'visits' are missing" in result.output
+    assert "visits.csv, line 1: required column(s) 'scheduled_at' of table 'visits' are missing" in result.output
     assert "Traceback" not in result.output
 
 

@@ -1,0 +1,280 @@
+"""Export mappings: how a clinic's MIS export set maps onto the canonical raw tables.
+
+A mapping is a YAML file (see `runner/mappings/typical_mis.yml`, documented line by line) that names,
+per raw table, the file pattern, the encoding, delimiter, decimal separator, date formats, header
+renames (e.g. Russian -> canonical), value maps for statuses and flags, constants and the load mode
+(`full`: the file is the whole table; `incremental`: new and changed rows, upserted by key).
+Two mappings ship with patientbase: `canonical` (what `patientbase demo` writes) and `typical_mis`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import fnmatch
+import shutil
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import yaml
+
+from .errors import ConfigError, PatientbaseError
+from .schema import TABLES
+
+BUILTIN_DIR = Path(__file__).resolve().parent / "mappings"
+
+FORMAT_KEYS = {"encoding", "delimiter", "quote", "decimal_separator", "date_formats", "timestamp_formats",
+               "true_values", "false_values"}
+TABLE_KEYS = FORMAT_KEYS | {"file", "columns", "values", "constants", "mode", "sheet"}
+
+ISO_DATE = ("%Y-%m-%d",)
+ISO_TIMESTAMPS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
+TRUE_VALUES = ("true", "t", "1", "yes", "y", "да", "д", "так")
+FALSE_VALUES = ("false", "f", "0", "no", "n", "нет", "н", "ні")
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    """How one export file is written. The canonical demo format is the default."""
+
+    delimiter: str = ","
+    quote: str = '"'
+    encoding: str = "utf-8"  # or 'auto': UTF-8 (with or without BOM) if it decodes, else Windows-1251
+    date_formats: tuple[str, ...] = ISO_DATE
+    timestamp_formats: tuple[str, ...] = ISO_TIMESTAMPS
+    decimal_separator: str = "."
+    true_values: tuple[str, ...] = TRUE_VALUES
+    false_values: tuple[str, ...] = FALSE_VALUES
+
+
+CANONICAL_FORMAT = FileFormat()
+
+
+@dataclass
+class TableMapping:
+    table: str
+    patterns: tuple[str, ...]
+    fmt: FileFormat = CANONICAL_FORMAT
+    columns: dict[str, tuple[str, ...]] = field(default_factory=dict)  # canonical column -> export header(s)
+    values: dict[str, dict[str, str]] = field(default_factory=dict)  # column -> {export value: canonical}
+    constants: dict[str, str] = field(default_factory=dict)
+    mode: str = "full"
+    sheet: str | None = None
+    lines: dict[str, int] = field(default_factory=dict)  # "columns.<name>" -> line in the mapping file
+
+    def export_names(self, column: str) -> tuple[str, ...]:
+        """Headers the column may have in the export (lower-cased); the canonical name when unmapped."""
+        return tuple(n.strip().lower() for n in self.columns.get(column, (column,)))
+
+    def where(self, key: str) -> str:
+        line = self.lines.get(key) or self.lines.get("table")
+        return f" (mapping line {line})" if line else ""
+
+
+@dataclass
+class Mapping:
+    name: str
+    source: str  # file name, for messages
+    tables: dict[str, TableMapping]
+
+
+def canonical() -> Mapping:
+    return load_mapping("canonical")
+
+
+def load_mapping(name_or_path: str | Path | None) -> Mapping:
+    """A built-in mapping by name ('canonical', 'typical_mis') or a YAML file."""
+    if name_or_path is None:
+        name_or_path = "canonical"
+    path = Path(name_or_path)
+    if not path.exists():
+        builtin = BUILTIN_DIR / f"{name_or_path}.yml"
+        if not builtin.exists():
+            known = ", ".join(sorted(p.stem for p in BUILTIN_DIR.glob("*.yml")))
+            raise ConfigError(f"Mapping {name_or_path!r} is neither a file nor a built-in mapping ({known}).")
+        path = builtin
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"Mapping {path.name} is not valid YAML: {exc}") from None
+    return _parse(data, _line_index(node), path.name)
+
+
+def _line_index(node, prefix: str = "") -> dict[str, int]:
+    """Map dotted keys ('tables.visits.columns.status') to 1-based line numbers in the YAML file."""
+    out: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            dotted = f"{prefix}.{key.value}" if prefix else str(key.value)
+            out[dotted] = key.start_mark.line + 1
+            out.update(_line_index(value, dotted))
+    return out
+
+
+def _fmt_from(spec: dict, base: FileFormat, where: str) -> FileFormat:
+    changes = {}
+    for key in FORMAT_KEYS & set(spec):
+        value = spec[key]
+        if key in ("date_formats", "timestamp_formats", "true_values", "false_values"):
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{where}: `{key}` must be a list of strings.")
+            value = tuple(v.lower() for v in value) if key.endswith("_values") else tuple(value)
+        elif not isinstance(value, str):
+            raise ConfigError(f"{where}: `{key}` must be a string.")
+        changes[key] = value
+    return replace(base, **changes)
+
+
+def _parse(data: dict, lines: dict[str, int], source: str) -> Mapping:
+    if not isinstance(data, dict) or not isinstance(data.get("tables", {}), dict):
+        raise ConfigError(f"Mapping {source}: expected keys `name`, `defaults` and `tables`.")
+    base = _fmt_from(data.get("defaults") or {}, CANONICAL_FORMAT, f"{source}, defaults")
+    default_values = (data.get("defaults") or {}).get("values") or {}
+    tables: dict[str, TableMapping] = {}
+    for table_name, spec in (data.get("tables") or {}).items():
+        at = f"{source} line {lines.get(f'tables.{table_name}', '?')}"
+        if table_name not in TABLES:
+            raise ConfigError(f"{at}: unknown table {table_name!r}; raw tables are {', '.join(TABLES)}.")
+        spec = spec or {}
+        unknown = set(spec) - TABLE_KEYS
+        if unknown:
+            raise ConfigError(f"{at}: unknown key(s) {', '.join(sorted(unknown))} for table {table_name}.")
+        table = TABLES[table_name]
+        columns = {
+            str(k): tuple(str(x) for x in v) if isinstance(v, list) else (str(v),)
+            for k, v in (spec.get("columns") or {}).items()
+        }
+        constants = {str(k): str(v) for k, v in (spec.get("constants") or {}).items()}
+        values = {**{k: v for k, v in default_values.items() if k in table.column_names}, **(spec.get("values") or {})}
+        for col in list(columns) + list(constants) + list(values):
+            if col not in table.column_names:
+                line = lines.get(f"tables.{table_name}.columns.{col}") or lines.get(f"tables.{table_name}")
+                raise ConfigError(
+                    f"{source} line {line}: {table_name} has no column {col!r}; its columns are "
+                    f"{', '.join(table.column_names)}."
+                )
+        mode = spec.get("mode", "full")
+        if mode not in ("full", "incremental"):
+            raise ConfigError(f"{at}: mode must be 'full' or 'incremental', not {mode!r}.")
+        if mode == "incremental" and not table.key:
+            raise ConfigError(f"{at}: {table_name} has no key, so it can only be loaded in full mode.")
+        pattern = spec.get("file", f"{table_name}.csv")
+        patterns = tuple(pattern) if isinstance(pattern, list) else (str(pattern),)
+        tables[table_name] = TableMapping(
+            table=table_name,
+            patterns=patterns,
+            fmt=_fmt_from(spec, base, at),
+            columns=columns,
+            values={
+                col: {_norm(k): str(v) for k, v in (vmap or {}).items()} for col, vmap in values.items()
+            },
+            constants=constants,
+            mode=mode,
+            sheet=spec.get("sheet"),
+            lines={
+                "table": lines.get(f"tables.{table_name}", 0),
+                **{f"columns.{c}": lines.get(f"tables.{table_name}.columns.{c}", 0) for c in columns},
+            },
+        )
+    for name in TABLES:  # tables the mapping does not mention keep their canonical file name
+        tables.setdefault(name, TableMapping(table=name, patterns=(f"{name}.csv",), fmt=base))
+    return Mapping(name=str(data.get("name", source)), source=source, tables=tables)
+
+
+def _norm(value) -> str:
+    return str(value).strip().lower().replace("ё", "е")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Finding and preparing files
+
+
+def matches(mapping: Mapping, file_name: str) -> str | None:
+    """The table whose pattern matches this file name (case-insensitive), if any."""
+    lowered = file_name.lower()
+    for name, tm in mapping.tables.items():
+        if any(fnmatch.fnmatch(lowered, p.lower()) for p in tm.patterns):
+            return name
+    return None
+
+
+def detect_encoding(path: Path, sample_bytes: int = 1 << 20) -> str:
+    """UTF-8 when the file decodes as UTF-8 (a BOM is fine), otherwise Windows-1251."""
+    with path.open("rb") as fh:
+        sample = fh.read(sample_bytes)
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8"
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "cp1251"
+
+
+def to_utf8(path: Path, encoding: str, target: Path) -> None:
+    """Re-encode a text export to UTF-8 (DuckDB reads UTF-8), streaming."""
+    try:
+        with path.open(encoding=encoding, newline="") as src, target.open("w", encoding="utf-8", newline="") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    except UnicodeDecodeError as exc:
+        with path.open("rb") as fh:
+            line = fh.read(exc.start).count(b"\n") + 1
+        raise PatientbaseError(
+            f"{path.name}, line {line}: bytes that are not {encoding} ({exc.reason}). Set the file's "
+            "encoding in the mapping (utf-8, cp1251, …)."
+        ) from None
+    except LookupError:
+        raise ConfigError(f"{path.name}: unknown encoding {encoding!r} in the mapping.") from None
+
+
+def xlsx_to_csv(path: Path, sheet: str | None, target: Path) -> None:
+    """Write an XLSX sheet as UTF-8 CSV (one CSV record per sheet row, so line numbers match rows).
+
+    Dates become ISO text and numbers plain decimals; openpyxl reads row by row in read-only mode.
+    """
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a broken file
+        raise PatientbaseError(f"{path.name}: cannot read it as an Excel workbook ({exc}).") from None
+    try:
+        if sheet is not None and sheet not in book.sheetnames:
+            raise PatientbaseError(f"{path.name}: no sheet {sheet!r}; sheets are {', '.join(book.sheetnames)}.")
+        ws = book[sheet] if sheet else book.worksheets[0]
+        with target.open("w", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerows([_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True))
+    finally:
+        book.close()
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S") if (value.hour, value.minute, value.second) != (0, 0, 0) else value.strftime("%Y-%m-%d")
+    if isinstance(value, dt.date):
+        return value.strftime("%Y-%m-%d")
+    if isinstance(value, float):
+        return f"{value:.2f}" if not value.is_integer() else str(int(value))
+    return str(value)
+
+
+def xlsx_format(fmt: FileFormat) -> FileFormat:
+    """The format of a CSV made from XLSX: ISO dates from date cells, the mapping's formats for text cells."""
+    return replace(
+        fmt,
+        delimiter=",",
+        quote='"',
+        encoding="utf-8",
+        date_formats=ISO_DATE + tuple(f for f in fmt.date_formats if f not in ISO_DATE),
+        timestamp_formats=ISO_TIMESTAMPS + tuple(f for f in fmt.timestamp_formats if f not in ISO_TIMESTAMPS),
+    )
