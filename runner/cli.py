@@ -97,8 +97,24 @@ def cli(ctx, config_path, warehouse, debug):
 @click.option("--seed", default=42, show_default=True, type=int, help="Random seed (same seed, same files).")
 @click.option("--out", "out_dir", default="demo", show_default=True, type=click.Path(file_okay=False), help="Output folder.")
 @click.option("--today", default=None, metavar="DATE", help="The demo clinic's 'today' (default 2026-11-01).")
-def demo(patients, seed, out_dir, today):
-    """Write a realistic synthetic clinic as canonical CSV exports."""
+@click.option("--format", "fmt", type=click.Choice(["canonical", "mis"]), default="canonical", show_default=True,
+              help="canonical CSV, or a typical Russian MIS export (cp1251, ';', decimal commas, Russian headers, "
+                   "one XLSX) to load with --mapping typical_mis.")
+def demo(patients, seed, out_dir, today, fmt):
+    """Write a realistic synthetic clinic as export files."""
+    if fmt == "mis":
+        import tempfile
+
+        from .demo_mis import write_mis
+
+        with tempfile.TemporaryDirectory(prefix="patientbase-demo-") as tmp:
+            counts, seconds = _write_demo(patients, seed, tmp, today)
+            files = write_mis(Path(tmp), Path(out_dir))
+        click.echo(f"Demo clinic written as a typical MIS export to {Path(out_dir).resolve()} in {seconds:.1f} s:")
+        for table, n in counts.items():
+            click.echo(f"  {files.get(table, table):<24} {n:>12,} rows")
+        click.echo(f"Load it with: patientbase load {out_dir} --mapping typical_mis")
+        return
     counts, seconds = _write_demo(patients, seed, out_dir, today)
     click.echo(f"Demo clinic written to {Path(out_dir).resolve()} in {seconds:.1f} s:")
     for table, n in counts.items():

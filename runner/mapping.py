@@ -247,9 +247,22 @@ def xlsx_to_csv(path: Path, sheet: str | None, target: Path) -> None:
         if sheet is not None and sheet not in book.sheetnames:
             raise PatientbaseError(f"{path.name}: no sheet {sheet!r}; sheets are {', '.join(book.sheetnames)}.")
         ws = book[sheet] if sheet else book.worksheets[0]
+        rows = ws.iter_rows(values_only=True)
+        header = next(rows, None) or ()
+        while header and header[-1] is None:  # trailing empty header cells are formatting, not columns
+            header = header[:-1]
+        width = len(header)
         with target.open("w", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh)
-            writer.writerows([_cell_text(v) for v in row] for row in ws.iter_rows(values_only=True))
+            writer.writerow([_cell_text(v) for v in header])
+            for row in rows:
+                # read-only mode drops trailing empty cells: pad to the header; keep any extra non-empty
+                # cells so a row that is really too long is still rejected as one
+                cells = list(row)
+                while len(cells) > width and cells[-1] is None:
+                    cells.pop()
+                cells += [None] * (width - len(cells))
+                writer.writerow([_cell_text(v) for v in cells])
     finally:
         book.close()
 
