@@ -63,7 +63,6 @@ def run_dbt(cfg: Config, command: str = "build", as_of: str | None = None, extra
     """Run a dbt command in-process; report each finished node through `progress`."""
     from dbt.cli.main import dbtRunner  # imported lazily: dbt takes ~1 s to import
 
-    os.environ[WAREHOUSE_ENV] = str(cfg.warehouse_path)
     cfg.state_path.mkdir(parents=True, exist_ok=True)
     done = {"n": 0}
 
@@ -77,10 +76,16 @@ def run_dbt(cfg: Config, command: str = "build", as_of: str | None = None, extra
             label = node.node_name if node is not None else ""
             progress(f"dbt {command}: {done['n']} nodes done, last {label}")
 
+    previous = os.environ.get(WAREHOUSE_ENV)
+    os.environ[WAREHOUSE_ENV] = str(cfg.warehouse_path)  # profiles.yml reads it
     try:
         result = dbtRunner(callbacks=[on_event]).invoke(dbt_args(cfg, command, as_of, extra))
     finally:
         _release_warehouse()
+        if previous is None:
+            os.environ.pop(WAREHOUSE_ENV, None)
+        else:
+            os.environ[WAREHOUSE_ENV] = previous
     if result.exception is not None:
         raise PatientbaseError(f"dbt {command} could not run: {result.exception}")
     out = BuildResult(success=bool(result.success))
@@ -121,8 +126,7 @@ def build(cfg: Config, as_of: str | None = None, select: tuple[str, ...] = (),
     if not result.success:
         details = "\n".join(f"  - {f}" for f in result.failures[:10]) or "  (see the dbt log)"
         raise PatientbaseError(
-            f"dbt build failed: {len(result.failures)} node(s) did not pass. The warehouse at "
-            f"{cfg.warehouse_path} may hold a partial build. Failing nodes:\n{details}\n"
+            f"dbt build failed: {len(result.failures)} node(s) did not pass:\n{details}\n"
             f"Full log: {cfg.state_path / 'logs' / 'dbt.log'}"
         )
     return result

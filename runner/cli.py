@@ -147,7 +147,11 @@ def load(cfg: Config, paths, mapping):
     mapping (default: canonical, <table>.csv). Bad rows go to raw.load_rejects with file, line,
     column and reason.
     """
-    _load(cfg, paths, mapping)
+    from .warehouse import publishing
+
+    with publishing(cfg) as staged:
+        _load(staged, paths, mapping)
+    click.echo(f"Published to {cfg.warehouse_path}.")
 
 
 def _load(cfg: Config, paths, mapping_name: str | None = None) -> None:
@@ -160,7 +164,7 @@ def _load(cfg: Config, paths, mapping_name: str | None = None) -> None:
     with progress("Loading exports") as say, connect(cfg) as con:
         result = load_files(con, paths, mapping=mapping, phone_region=cfg.phone_region,
                             max_reject_share=cfg.max_reject_share, progress=say)
-    click.echo(f"Loaded into {cfg.warehouse_path} in {time.perf_counter() - start:.1f} s:")
+    click.echo(f"Loaded in {time.perf_counter() - start:.1f} s:")
     for f in result.files:
         if f.skipped_unchanged:
             click.echo(f"  {f.file:<22} unchanged since the last load, skipped")
@@ -191,8 +195,12 @@ def _load(cfg: Config, paths, mapping_name: str | None = None) -> None:
 @click.option("--select", "-s", multiple=True, help="dbt node selection (passed to dbt build --select).")
 @pass_config
 def build(cfg: Config, as_of, select):
-    """Run dbt build: every model and its tests."""
-    _build(cfg, as_of, select)
+    """Run dbt build: every model and its tests. The warehouse is replaced only if everything passes."""
+    from .warehouse import publishing
+
+    with publishing(cfg) as staged:
+        _build(staged, as_of, select)
+    click.echo(f"Published to {cfg.warehouse_path}.")
 
 
 def _build(cfg: Config, as_of, select=()):
@@ -210,6 +218,31 @@ def _build(cfg: Config, as_of, select=()):
     return result
 
 
+# -- check ------------------------------------------------------------------------------------------
+
+
+@cli.command()
+@pass_config
+def check(cfg: Config):
+    """Run the Great Expectations suites on the raw tables and marts; write the Data Docs.
+
+    Exits 1 when an expectation of severity error fails; failed warn expectations are only printed.
+    """
+    _check(cfg)
+
+
+def _check(cfg: Config):
+    from .checks import failure_message, run_checks, summary_lines
+
+    with progress("Checking data quality (Great Expectations)") as say:
+        report = run_checks(cfg, progress=say)
+    for line in summary_lines(report):
+        click.echo(line)
+    if report.errors:
+        raise PatientbaseError(failure_message(report))
+    return report
+
+
 # -- run --------------------------------------------------------------------------------------------
 
 
@@ -222,7 +255,7 @@ def _build(cfg: Config, as_of, select=()):
 @mapping_option
 @pass_config
 def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping):
-    """The daily job: load the exports (or the demo), build, and print the headline figures.
+    """The daily job: load the exports (or the demo), build, check, and print the headline figures.
 
     Without --demo, loads PATHS, or the config's input_dir when no PATHS are given.
     """
@@ -242,8 +275,13 @@ def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping):
                 "(config input_dir)."
             )
         paths = (str(inbox),)
-    _load(cfg, paths, None if use_demo else mapping)
-    _build(cfg, as_of)
+    from .warehouse import publishing
+
+    with publishing(cfg) as staged:
+        _load(staged, paths, None if use_demo else mapping)
+        _build(staged, as_of)
+        _check(staged)  # an error-severity failure blocks publishing, like a failed dbt test
+    click.echo(f"Published to {cfg.warehouse_path} (replaced atomically after the build passed).")
     from .summary import headline
 
     click.echo(headline(cfg))

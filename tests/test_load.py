@@ -115,7 +115,8 @@ def test_too_many_rejects_fail_the_load_and_change_nothing(ws):
     # patients.csv: 2 of 11 records rejected (18%) is over the default 5%
     assert "patients.csv: 2 of 11 rows (18.2%) were rejected, more than the allowed 5%" in result.output
     assert "line 10, column patient_id: missing required value" in result.output
-    assert ws.query("select table_name from information_schema.tables where table_schema = 'raw'") == []
+    assert "Nothing was published." in result.output
+    assert not ws.warehouse.exists()
 
 
 def test_missing_required_column_names_file_and_column(ws):
