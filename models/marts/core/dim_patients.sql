@@ -30,9 +30,9 @@ plans as (
 
 ),
 
-channel_map as (
+source_channels as (
 
-    select * from {{ ref('channel_map') }}
+    select * from {{ ref('int_source_channels_mapped') }}
 
 ),
 
@@ -97,13 +97,10 @@ first_card as (
     select
         cards.person_id,
         cards.source_channel as acquisition_source,
-        case
-            when cards.source_channel is null then 'unknown'
-            else coalesce(channel_map.channel, 'other')
-        end as acquisition_channel
+        coalesce(source_channels.channel, 'unknown') as acquisition_channel
     from cards
-    left join channel_map
-        on lower(cards.source_channel) = lower(trim(channel_map.source_channel))
+    left join source_channels
+        on cards.source_channel = source_channels.source_channel
     where cards.first_card_rank = 1
 
 ),
