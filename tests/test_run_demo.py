@@ -1,0 +1,71 @@
+"""The daily job end to end on the demo clinic, driven as a user would: `patientbase run --demo`."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from conftest import workspace_at
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    with workspace_at(tmp_path_factory.mktemp("run_demo")) as w:
+        result = w.invoke("run", "--demo", "--patients", "1500")
+        yield w, result
+
+
+def test_run_demo_prints_a_summary_and_publishes_the_warehouse(demo_run):
+    ws, result = demo_run
+    out = result.output
+    assert "Demo clinic: 1,500 patients" in out
+    assert "dbt build passed" in out
+    assert f"Published to {ws.warehouse}" in out
+    assert f"Warehouse: {ws.warehouse}" in out
+    patients = ws.scalar("select count(*) from staging.stg_mis__patients")
+    assert f"patients (cards)   {patients:>14,}" in out
+    revenue = ws.scalar("select sum(amount) from staging.stg_mis__payments")
+    assert f"{revenue:>14,.2f} RUB" in out
+    assert not (ws.root / "patientbase.duckdb.building").exists()
+
+
+def test_run_demo_reconciles_revenue_from_raw_to_marts(demo_run):
+    ws, _ = demo_run
+    as_of = ws.scalar("select as_of_date from intermediate.int_as_of_date")
+    raw = ws.scalar("select sum(amount) from raw.payments where cast(paid_at as date) < ?", [as_of])
+    assert raw > 0
+    assert ws.scalar("select sum(amount) from marts.fct_payments") == raw
+    orphans = ws.scalar("select coalesce(sum(amount), 0) from marts.fct_payments where person_id is null")
+    assert ws.scalar("select sum(total_revenue) from marts.dim_patients") + orphans == raw
+
+
+def test_run_demo_merges_duplicate_cards_and_keeps_every_card(demo_run):
+    ws, _ = demo_run
+    cards = ws.scalar("select count(*) from raw.patients")
+    persons = ws.scalar("select count(*) from marts.dim_patients")
+    merged = ws.scalar("select sum(cards) from marts.dim_patients")
+    assert merged == cards
+    assert 0.005 * cards < cards - persons < 0.05 * cards  # the demo has ~2% duplicate cards
+
+
+def test_dbt_build_by_hand_uses_the_same_warehouse(demo_run, monkeypatch):
+    """README: after demo + load, `dbt build --profiles-dir .` from the project root passes."""
+    from dbt.cli.main import dbtRunner
+
+    from patientbase.build import _release_warehouse, project_dir
+
+    ws, _ = demo_run
+    monkeypatch.setenv("PATIENTBASE_WAREHOUSE", str(ws.warehouse))
+    project = project_dir()
+    try:
+        result = dbtRunner().invoke([
+            "build", "--project-dir", str(project), "--profiles-dir", str(project),
+            "--target-path", str(ws.root / "by_hand" / "target"), "--log-path", str(ws.root / "by_hand" / "logs"),
+            "--quiet",
+        ])
+    finally:
+        _release_warehouse()
+    assert result.success, result.exception
+    with duckdb.connect(str(ws.warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from staging.stg_mis__visits").fetchone()[0] > 0
+        assert con.execute("select count(*) from marts.dim_patients").fetchone()[0] > 0
