@@ -288,6 +288,93 @@ def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping):
     click.echo(f"Done in {time.perf_counter() - start:.1f} s.")
 
 
+# -- exports and outcomes -----------------------------------------------------------------------------
+
+
+@cli.group()
+def export():
+    """Write files people and tools work with (call list, segment files, …)."""
+
+
+@export.command("call-list")
+@click.option("--date", "list_date", metavar="DATE", help="The list's day (default: the as-of date of the build).")
+@click.option("--admins", type=click.IntRange(min=1), help="How many administrators call today (default: config admins).")
+@click.option("--calls-per-admin", type=click.IntRange(min=1), help="Calls each can make (default: config, 50).")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx"]), help="File format (default: config, csv).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Folder (default: config exports_dir).")
+@pass_config
+def export_call_list(cfg: Config, list_date, admins, calls_per_admin, fmt, out_dir):
+    """Write the day's prioritised call list, assigned to administrators."""
+    _export_call_list(cfg, list_date, admins, calls_per_admin, fmt, out_dir)
+
+
+def _export_call_list(cfg: Config, list_date=None, admins=None, calls_per_admin=None, fmt=None, out_dir=None):
+    import datetime as dt
+
+    from .build import parse_date
+    from .export import export_call_list
+    from .warehouse import connect
+
+    day = dt.date.fromisoformat(parse_date(list_date, "--date")) if list_date else None
+    names = list(cfg.admins)
+    if admins:
+        names = (names + [f"admin{i}" for i in range(len(names) + 1, admins + 1)])[:admins]
+    with connect(cfg, read_only=True) as con:
+        result = export_call_list(
+            con, Path(out_dir) if out_dir else cfg.exports_path, day, names, calls_per_admin or cfg.calls_per_admin,
+            fmt=fmt or cfg.call_list_format, delimiter=cfg.csv_delimiter,
+            recent_call_days=cfg.recent_call_days, refusal_days=cfg.refusal_days,
+        )
+    click.echo(
+        f"Call list for {result.list_date}: {result.rows} calls ({result.persons} patients) of {result.capacity} "
+        f"slots, from {result.eligible:,} patients with a call action and nothing against calling -> {result.path}"
+    )
+    for code, n in result.by_action:
+        click.echo(f"  {code:<22} {n:>5}")
+    click.echo("  by administrator: " + ", ".join(f"{a} {n}" for a, n in result.by_admin))
+    return result
+
+
+@export.command("segments")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Folder (default: <exports_dir>/segments).")
+@pass_config
+def export_segments_cmd(cfg: Config, out_dir):
+    """Write one CSV per RFM segment with the patients who may be messaged (for SMS / e-mail tools)."""
+    _export_segments(cfg, out_dir)
+
+
+def _export_segments(cfg: Config, out_dir=None):
+    from .export import export_segments
+    from .warehouse import connect
+
+    target = Path(out_dir) if out_dir else cfg.exports_path / "segments"
+    with connect(cfg, read_only=True) as con:
+        written = export_segments(con, target, delimiter=cfg.csv_delimiter)
+    click.echo(f"Segment files in {target}: " + ", ".join(f"{segment} {n:,}" for segment, n, _ in written))
+    return written
+
+
+@cli.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@pass_config
+def outcomes(cfg: Config, path):
+    """Load a filled-in call list (CSV or XLSX) back into raw.calls; loading it twice changes nothing."""
+    from .outcomes import load_outcomes
+    from .warehouse import connect, publishing
+
+    with publishing(cfg) as staged, connect(staged) as con:
+        result = load_outcomes(con, Path(path), delimiter=cfg.csv_delimiter)
+    if result.already_loaded:
+        click.echo(f"{result.file}: already loaded, nothing changed.")
+        return
+    line = f"{result.file}: {result.calls_loaded} calls loaded from {result.rows - result.not_called} called rows"
+    if result.not_called:
+        line += f"; {result.not_called} rows not called yet"
+    if result.rejected:
+        line += click.style(f"; {result.rejected} rows rejected (see raw.load_rejects)", fg="yellow")
+    click.echo(line + ". Run `patientbase build` to refresh call_outcomes.")
+
+
 def main() -> None:
     try:
         cli.main(prog_name="patientbase", standalone_mode=False)

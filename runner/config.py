@@ -37,6 +37,20 @@ class Config:
     # Where dbt keeps its compiled files and logs (partial parsing makes re-runs faster).
     state_dir: str = ".patientbase"
     threads: int = 2
+    # The daily call list: administrators (names as in the MIS call log, so a patient stays with the
+    # administrator who called them last), calls each can make a day, file format and CSV delimiter
+    # (';' opens correctly in Russian Excel).
+    admins: list = field(default_factory=lambda: ["admin1"])
+    calls_per_admin: int = 50
+    call_list_format: str = "csv"
+    csv_delimiter: str = ";"
+    # Exclusion windows the call list re-applies for its date (the marts use the same dbt vars).
+    recent_call_days: int = 14
+    refusal_days: int = 90
+    # Where `patientbase check` writes the Great Expectations Data Docs; default <exports_dir>/data_docs.
+    data_docs_dir: str | None = None
+    # Bounds of the data-quality checks, e.g. max_amount: 5000000 (keys: runner/checks.py DEFAULT_SETTINGS).
+    checks: dict = field(default_factory=dict)
     source: Path | None = None  # the file this config was read from, if any
 
     @property
@@ -50,6 +64,12 @@ class Config:
     @property
     def state_path(self) -> Path:
         return Path(self.state_dir).expanduser().resolve()
+
+    @property
+    def data_docs_path(self) -> Path:
+        if self.data_docs_dir:
+            return Path(self.data_docs_dir).expanduser().resolve()
+        return self.exports_path / "data_docs"
 
 
 def load_config(path: str | os.PathLike | None = None, warehouse: str | None = None) -> Config:
@@ -77,6 +97,11 @@ def load_config(path: str | os.PathLike | None = None, warehouse: str | None = N
         cfg.warehouse = os.environ[WAREHOUSE_ENV]
     if warehouse:
         cfg.warehouse = warehouse
+    if isinstance(cfg.admins, (str, int)):
+        cfg.admins = [f"admin{i}" for i in range(1, int(cfg.admins) + 1)] if str(cfg.admins).isdigit() else [str(cfg.admins)]
+    cfg.admins = [str(a) for a in cfg.admins]
     if not isinstance(cfg.vars, dict):
         raise ConfigError(f"{cfg_path}: `vars` must be a mapping of dbt var names to values.")
+    if not isinstance(cfg.checks, dict):
+        raise ConfigError(f"{cfg_path}: `checks` must be a mapping of check settings to values.")
     return cfg

@@ -616,6 +616,8 @@ def load(
                     say("patients: checking values and normalising phone numbers")
                 # parse with the mapping's formats and ISO ones (XLSX date cells arrive as ISO text)
                 _validate_and_write(con, table, staged, xlsx_format(tm.fmt), phone_region, incremental)
+                if name == "calls":
+                    merge_outcomes_into_calls(con)
                 if not incremental:
                     con.execute("delete from raw.load_rejects where table_name = ?", [name])
                 con.execute(
@@ -665,6 +667,22 @@ def load(
         con.execute("rollback")
         raise
     return LoadResult(load_id, results, created_empty, ignored)
+
+
+def merge_outcomes_into_calls(con) -> None:
+    """Make raw.calls hold every call-list outcome loaded with `patientbase outcomes` (replacing an
+    older version of the same call), so a newer MIS call export never loses them."""
+    if not table_exists(con, "raw", "call_list_outcomes"):
+        return
+    con.execute("delete from raw.calls where call_id in (select call_id from raw.call_list_outcomes)")
+    con.execute(
+        """
+        insert into raw.calls by name
+        select call_id, patient_id, operator_id, called_at, duration_s, result, action_code, comment,
+               list_file as _source_file, cast(null as BIGINT) as _source_line
+        from raw.call_list_outcomes
+        """
+    )
 
 
 def _drop_temp_objects(con) -> None:

@@ -14,6 +14,7 @@ cleaned as (
         {{ clean_text('operator_id') }} as operator_id,
         cast(called_at as {{ dbt.type_timestamp() }}) as called_at,
         coalesce(cast(duration_s as {{ dbt.type_int() }}), 0) as duration_s,
+        cast(duration_s as {{ dbt.type_int() }}) as duration_recorded_s,
         {{ clean_status('result') }} as result,
         {{ clean_code('action_code') }} as action_code,
         {{ clean_text('comment') }} as comment
@@ -32,9 +33,11 @@ final as (
         cast(called_at as date) as called_date,
         duration_s,
         result,
-        -- a booking proves a conversation even when the call list brought back no duration
+        -- a booking proves a conversation even when the call list brought back no duration; so do a
+        -- callback request or a refusal when no duration was recorded (results from a call list)
         case
             when result = 'booked' then true
+            when duration_recorded_s is null and result in ('callback', 'refused') then true
             when result not in ('no_answer', 'wrong_number')
                 and duration_s >= {{ var('reached_call_min_seconds', 20) }} then true
             else false
