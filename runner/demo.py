@@ -911,7 +911,8 @@ def _add_status_noise(rng, cal, v: dict, per: dict) -> dict:
         e["day"] = e["day"] - rng.integers(lo, hi, e["day"].size)
         e["status"] = np.full(e["day"].size, status, dtype=np.int8)
         e["plan"] = np.full(e["day"].size, -1, dtype=np.int64)
-        ok = e["day"] >= 0
+        # never before the window, and never before the patient was born (babies' first visits)
+        ok = (e["day"] >= 0) & (e["day"] >= per["birth"][e["person"]])
         extra.append(_take(e, ok))
     for e in extra:
         e["uid"] = np.arange(n, n + e["day"].size)
