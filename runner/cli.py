@@ -193,24 +193,26 @@ def _load(cfg: Config, paths, mapping_name: str | None = None) -> None:
 @cli.command()
 @as_of_option
 @click.option("--select", "-s", multiple=True, help="dbt node selection (passed to dbt build --select).")
+@click.option("--unit-tests/--no-unit-tests", default=None,
+              help="Also run the dbt unit tests (SQL logic on fixed rows). Default: config unit_tests (off).")
 @pass_config
-def build(cfg: Config, as_of, select):
-    """Run dbt build: every model and its tests. The warehouse is replaced only if everything passes."""
+def build(cfg: Config, as_of, select, unit_tests):
+    """Run dbt build: every model and its data tests. The warehouse is replaced only if everything passes."""
     from .warehouse import publishing
 
     with publishing(cfg) as staged:
-        _build(staged, as_of, select)
+        _build(staged, as_of, select, unit_tests)
     click.echo(f"Published to {cfg.warehouse_path}.")
 
 
-def _build(cfg: Config, as_of, select=()):
+def _build(cfg: Config, as_of, select=(), unit_tests=None):
     from .build import build as dbt_build
     from .build import parse_date
 
     as_of = parse_date(as_of)
     start = time.perf_counter()
     with progress("Building the warehouse (dbt build)") as say:
-        result = dbt_build(cfg, as_of=as_of, select=tuple(select), progress=say)
+        result = dbt_build(cfg, as_of=as_of, select=tuple(select), progress=say, unit_tests=unit_tests)
     counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts.items()))
     click.echo(f"dbt build passed in {time.perf_counter() - start:.1f} s ({counts}).")
     for w in result.warnings[:10]:
@@ -285,7 +287,32 @@ def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping):
     from .summary import headline
 
     click.echo(headline(cfg))
+    _report(cfg)  # the owner's report from the warehouse just published
     click.echo(f"Done in {time.perf_counter() - start:.1f} s.")
+
+
+# -- report -----------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--out", "out_file", type=click.Path(dir_okay=False), help="HTML file (default: <exports_dir>/report.html).")
+@click.option("--lang", type=click.Choice(["ru", "en"]), help="Language (default: config `language`, else ru).")
+@pass_config
+def report(cfg: Config, out_file, lang):
+    """Write the owner's report: one self-contained HTML file with charts, opens offline."""
+    _report(cfg, out_file, lang)
+
+
+def _report(cfg: Config, out_file=None, lang=None):
+    from .report import write_report
+
+    with progress("Writing the owner's report"):
+        result = write_report(cfg, out_file, lang)
+    line = f"Report ({result.language}, {result.charts} charts, {result.size_bytes / 1e6:.1f} MB) -> {result.path}"
+    click.echo(line)
+    if result.not_shown:
+        click.echo("  not shown yet: " + "; ".join(result.not_shown))
+    return result
 
 
 # -- exports and outcomes -----------------------------------------------------------------------------
@@ -352,6 +379,20 @@ def _export_segments(cfg: Config, out_dir=None):
         written = export_segments(con, target, delimiter=cfg.csv_delimiter)
     click.echo(f"Segment files in {target}: " + ", ".join(f"{segment} {n:,}" for segment, n, _ in written))
     return written
+
+
+@export.command("parquet")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Folder (default: <exports_dir>/parquet).")
+@pass_config
+def export_parquet_cmd(cfg: Config, out_dir):
+    """Write every table of the marts schema as a Parquet file, for BI tools that cannot open DuckDB."""
+    from .export_parquet import export_parquet
+
+    with progress("Writing Parquet files") as say:
+        result = export_parquet(cfg, Path(out_dir) if out_dir else None, progress=say)
+    click.echo(f"{len(result.files)} Parquet files ({sum(f.rows for f in result.files):,} rows) in {result.folder} "
+               f"in {result.seconds:.1f} s.")
+    return result
 
 
 @cli.command()

@@ -29,6 +29,8 @@ class Config:
     # A file whose rejected rows exceed this share fails the load (nothing is written).
     max_reject_share: float = 0.05
     currency: str = "RUB"
+    # Language of the owner's report: ru or en.
+    language: str = "ru"
     timezone: str = "Europe/Moscow"
     # Region used to read phones typed without a country code ("8 912 …", "912 …").
     phone_region: str = "RU"
@@ -37,6 +39,8 @@ class Config:
     # Where dbt keeps its compiled files and logs (partial parsing makes re-runs faster).
     state_dir: str = ".patientbase"
     threads: int = 2
+    # Run dbt unit tests in `build`/`run` too (they test the SQL logic on fixed rows; CI runs them).
+    unit_tests: bool = False
     # The daily call list: administrators (names as in the MIS call log, so a patient stays with the
     # administrator who called them last), calls each can make a day, file format and CSV delimiter
     # (';' opens correctly in Russian Excel).

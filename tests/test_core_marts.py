@@ -76,3 +76,11 @@ def test_net_revenue_reconciles_from_raw_to_marts(clinic15):
 def test_one_row_per_grain(clinic15):
     for table, key in [("fct_visits", "visit_id"), ("fct_payments", "payment_id"), ("dim_patients", "person_id")]:
         assert clinic15.scalar(f"select count(*) - count(distinct {key}) from marts.{table}") == 0
+
+
+def test_the_dbt_unit_tests_ran_and_passed(clinic15):
+    import re
+
+    passed = re.search(r"(\d+) unit_test pass", clinic15.build_output)
+    assert passed and int(passed.group(1)) >= 2, clinic15.build_output
+    assert "unit_test fail" not in clinic15.build_output and "unit_test error" not in clinic15.build_output
