@@ -56,7 +56,7 @@ _GX_SEVERITY = {ERROR: "critical", WARN: "warning"}
 
 #: Marts a call list is made from: everyone they ask to call must be callable. Checked once built;
 #: a call list mart under another name is one more entry here.
-CALL_LIST_MARTS = ("marts.call_list_candidates", "marts.patient_next_action", "marts.call_list")
+CALL_LIST_MARTS = ("marts.call_list_candidates", "marts.patient_next_action")
 
 #: exclusion_reason values that keep a candidate off every call list (as `patientbase export
 #: call-list` applies them); any other reason is time-based and may lapse by the list date.

@@ -287,7 +287,10 @@ def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping):
     from .summary import headline
 
     click.echo(headline(cfg))
-    _report(cfg)  # the owner's report from the warehouse just published
+    # the day's work from the warehouse just published: call list, segment files, the owner's report
+    _export_call_list(cfg)
+    _export_segments(cfg)
+    _report(cfg)
     click.echo(f"Done in {time.perf_counter() - start:.1f} s.")
 
 
@@ -349,8 +352,7 @@ def _export_call_list(cfg: Config, list_date=None, admins=None, calls_per_admin=
     with connect(cfg, read_only=True) as con:
         result = export_call_list(
             con, Path(out_dir) if out_dir else cfg.exports_path, day, names, calls_per_admin or cfg.calls_per_admin,
-            fmt=fmt or cfg.call_list_format, delimiter=cfg.csv_delimiter,
-            recent_call_days=cfg.recent_call_days, refusal_days=cfg.refusal_days,
+            fmt=fmt or cfg.call_list_format, delimiter=cfg.csv_delimiter, language=cfg.language,
         )
     click.echo(
         f"Call list for {result.list_date}: {result.rows} calls ({result.persons} patients) of {result.capacity} "

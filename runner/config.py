@@ -48,9 +48,6 @@ class Config:
     calls_per_admin: int = 50
     call_list_format: str = "csv"
     csv_delimiter: str = ";"
-    # Exclusion windows the call list re-applies for its date (the marts use the same dbt vars).
-    recent_call_days: int = 14
-    refusal_days: int = 90
     # Where `patientbase check` writes the Great Expectations Data Docs; default <exports_dir>/data_docs.
     data_docs_dir: str | None = None
     # Bounds of the data-quality checks, e.g. max_amount: 5000000 (keys: runner/checks.py DEFAULT_SETTINGS).

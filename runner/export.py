@@ -145,8 +145,7 @@ CALL_LIST_SQL = """
 with
 
 settings as (
-    select cast(? as date) as list_date, cast(? as integer) as admins, cast(? as integer) as per_admin,
-           cast(? as integer) as recent_call_days, cast(? as integer) as refusal_days
+    select cast(? as date) as list_date, cast(? as integer) as admins, cast(? as integer) as per_admin
 ),
 
 admins as (
@@ -157,13 +156,11 @@ candidates as (
     select candidates.*
     from marts.call_list_candidates as candidates
     cross join settings
-    where coalesce(candidates.exclusion_reason, '') not in (
-            'no_valid_phone', 'calls_not_allowed', 'deceased', 'visit_booked', 'too_many_attempts')
-      -- the time-based exclusions are re-applied for the list date
-      and (candidates.last_call_at is null
-           or cast(candidates.last_call_at as date) <= settings.list_date - settings.recent_call_days)
-      and (candidates.last_refusal_at is null
-           or cast(candidates.last_refusal_at as date) <= settings.list_date - settings.refusal_days)
+    -- the exclusions that do not expire come from the mart; the two that do (a recent call, a recent
+    -- refusal) are re-applied for the list's date with the mart's own windows (dbt vars)
+    where candidates.base_exclusion_reason is null
+      and (candidates.called_recently_until is null or settings.list_date > candidates.called_recently_until)
+      and (candidates.refused_recently_until is null or settings.list_date > candidates.refused_recently_until)
       and candidates.phone_e164 is not null
 ),
 
@@ -266,8 +263,7 @@ select * from final order by admin, position
 """
 
 
-def call_list(con, list_date: dt.date | None, admins: list[str], per_admin: int, recent_call_days: int = 14,
-              refusal_days: int = 90):
+def call_list(con, list_date: dt.date | None, admins: list[str], per_admin: int):
     """The day's call list as (rows, stats): rows are dicts in final order."""
     if not table_exists(con, "marts", "call_list_candidates"):
         raise PatientbaseError("The warehouse has no marts.call_list_candidates yet: run `patientbase build` first.")
@@ -276,7 +272,7 @@ def call_list(con, list_date: dt.date | None, admins: list[str], per_admin: int,
     as_of = con.execute("select as_of_date from intermediate.int_as_of_date").fetchone()[0]
     day = list_date or as_of
     sql = CALL_LIST_SQL.replace("{phone}", _national_phone_sql("capped.phone_e164"))
-    cursor = con.execute(sql, [day, len(admins), per_admin, recent_call_days, refusal_days, admins, admins])
+    cursor = con.execute(sql, [day, len(admins), per_admin, admins, admins])
     names = [d[0] for d in cursor.description]
     rows = [dict(zip(names, r)) for r in cursor.fetchall()]
     eligible = con.execute(
@@ -286,9 +282,8 @@ def call_list(con, list_date: dt.date | None, admins: list[str], per_admin: int,
 
 
 def export_call_list(con, out_dir: Path, list_date: dt.date | None, admins: list[str], per_admin: int,
-                     fmt: str = "csv", delimiter: str = ";", language: str = "ru",
-                     recent_call_days: int = 14, refusal_days: int = 90) -> CallListResult:
-    day, rows, eligible = call_list(con, list_date, admins, per_admin, recent_call_days, refusal_days)
+                     fmt: str = "csv", delimiter: str = ";", language: str = "ru") -> CallListResult:
+    day, rows, eligible = call_list(con, list_date, admins, per_admin)
     header = [ru if language == "ru" else en for _, en, ru in CALL_LIST_COLUMNS]
     values = []
     for row in rows:

@@ -107,8 +107,10 @@ def test_dbt_docs_generate_shows_what_feeds_each_exposure(copy15, tmp_path, monk
     exposures = {e["name"]: e for e in manifest["exposures"].values()}
     parents = {name: {n.split(".")[-1] for n in e["depends_on"]["nodes"]} for name, e in exposures.items()}
     assert parents["owners_report"] == {"kpi_monthly", "dim_patients", "cohort_revenue", "cohort_retention",
-                                        "rfm_scores", "rfm_segment_summary", "rfm_segment_migration", "channel_ltv"}
+                                        "rfm_scores", "rfm_segment_summary", "rfm_segment_migration", "channel_ltv",
+                                        "call_list_candidates", "call_outcomes", "base_potential"}
     assert parents["segment_exports"] == {"rfm_scores", "dim_patients"}
+    assert parents["call_list"] == {"call_list_candidates", "patient_next_action"}
     for exposure in exposures.values():
         assert exposure["description"] and exposure["owner"]["name"]
     catalog = json.loads((target / "catalog.json").read_text(encoding="utf-8"))

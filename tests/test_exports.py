@@ -8,7 +8,7 @@ Candidates (as of 2025-07-01), ranked by priority, then expected value (desc), t
 | A      | 1        | 5000     | +79120000001 | rank 2; called last by OP2                         |
 | C, D   | 2 / 3    | 100/100  | +79120000003 | one family phone -> one row, ranked as C (rank 3)  |
 | E      | 2        | 50       | +79120000005 | excluded: visit_booked                             |
-| F      | 2        | 80       | +79120000006 | called 2025-06-25: excluded on 07-01, back on 07-20 |
+| F      | 2        | 80       | +79120000006 | called 2025-06-25, recent until 07-09: out on 07-01, back on 07-20 |
 | G      | 4        | 1        | +79120000007 | surname "=HYPERLINK(...)": must stay text          |
 | H      | 5        | 1        | +79120000008 | beyond capacity                                    |
 
@@ -58,17 +58,21 @@ def make_warehouse(path: Path) -> None:
                 due_date date, last_visit_date date, last_doctor_id varchar, last_specialty varchar,
                 next_scheduled_at timestamp, last_call_at timestamp, last_refusal_at timestamp,
                 attempts_on_action integer, last_operator_id varchar, is_action_about_booking boolean,
-                exclusion_reason varchar, as_of_date date)
+                exclusion_reason varchar, base_exclusion_reason varchar, called_recently_until date,
+                refused_recently_until date, as_of_date date)
             """
         )
         for person, name, phone, action, priority, value, last_call, operator, exclusion in CANDIDATES:
             con.execute(
                 """
                 insert into marts.call_list_candidates values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, date '2025-07-01',
-                    date '2025-01-10', 'D01', 'dentistry', null, ?, null, 0, ?, false, ?, date '2025-07-01')
+                    date '2025-01-10', 'D01', 'dentistry', null, ?, null, 0, ?, false, ?,
+                    case when ? = 'called_recently' then null else ? end,
+                    cast(? as timestamp)::date + 14, null, date '2025-07-01')
                 """,
                 [person, person, name, phone, action, action, "задача " + action, f"why {person}",
-                 f"почему {person}", f"offer {person}", priority, value, last_call, operator, exclusion],
+                 f"почему {person}", f"offer {person}", priority, value, last_call, operator, exclusion,
+                 exclusion, exclusion, last_call],
             )
 
 

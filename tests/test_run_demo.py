@@ -29,6 +29,24 @@ def test_run_demo_prints_a_summary_and_publishes_the_warehouse(demo_run):
     assert not (ws.root / "patientbase.duckdb.building").exists()
 
 
+def test_run_demo_writes_the_days_call_list_segment_files_and_report(demo_run):
+    ws, result = demo_run
+    as_of = ws.scalar("select as_of_date from intermediate.int_as_of_date")
+    call_list = ws.root / "exports" / f"call_list_{as_of}.csv"
+    assert call_list.exists()
+    rows = call_list.read_text(encoding="utf-8-sig").splitlines()[1:]
+    assert 0 < len(rows) <= 50  # one administrator, 50 calls by default
+    assert f"Call list for {as_of}: {len(rows)} calls" in result.output
+    # how many calls by action, printed and adding up to the list (a family row may hold two actions)
+    eligible_actions = {r[0] for r in ws.query(
+        "select distinct action_code from marts.call_list_candidates where exclusion_reason is null")}
+    printed = [line.split() for line in result.output.splitlines() if line.startswith("  ") and line.split()[0] in eligible_actions]
+    assert printed and sum(int(n) for _, n in printed) >= len(rows)
+    segments = sorted(p.name for p in (ws.root / "exports" / "segments").iterdir())
+    assert "segment_champions.csv" in segments
+    assert (ws.root / "exports" / "report.html").stat().st_size > 1_000_000  # plotly.js inline
+
+
 def test_run_demo_reconciles_revenue_from_raw_to_marts(demo_run):
     ws, _ = demo_run
     as_of = ws.scalar("select as_of_date from intermediate.int_as_of_date")

@@ -1,0 +1,314 @@
+{#-
+  One row per person: the next best action the rules give from the person's facts, before the
+  deceased override of patient_next_action (so the call list can say *why* a deceased person is not
+  called). First match wins, in this order (docs/decisions.md, "Next best action"):
+
+    plan_follow_up > no_show_recovery > recall_due > no_next_step > welcome_second_visit >
+    churn_prevention > vip_curator > reactivation > cross_sell > none
+
+  Each action also gets its dates, a readable reason (English and Russian, with the facts), the
+  offer (next best offer where the action uses one), the expected value and the channel.
+  `priority` comes from seed action_rules and only ranks the call list; it never changes which rule
+  matches.
+-#}
+{%- set plan_days = var('plan_follow_up_days', 14) | int -%}
+{%- set declined_plan_days = var('declined_plan_days', 180) | int -%}
+{%- set no_show_days = var('no_show_recovery_days', 90) | int -%}
+{%- set no_next_step_days = var('no_next_step_days', 7) | int -%}
+{%- set new_days = var('new_days', 90) | int -%}
+{%- set sleeping_days = var('sleeping_days', 180) | int -%}
+{%- set lost_days = var('lost_days', 365) | int -%}
+{%- set vip_contact_days = var('vip_contact_days', 30) | int -%}
+{%- set window_days = var('transition_window_days', 180) | int -%}
+{%- set top_segments = patient_base.quoted_list(var('churn_prevention_segments', ['champions', 'loyal'])) -%}
+{%- set vip_segments = patient_base.quoted_list(var('vip_segments', ['champions'])) -%}
+{%- set text = patient_base.as_text -%}
+{%- set amount = patient_base.format_amount -%}
+
+with
+
+facts as (
+
+    select * from {{ ref('int_persons_action_facts') }}
+
+),
+
+action_rules as (
+
+    select * from {{ ref('action_rules') }}
+
+),
+
+conversion_rates as (
+
+    select * from {{ ref('int_action_conversion_rates') }}
+
+),
+
+measured as (
+
+    select
+        *,
+        {{ patient_base.days_between('last_contact_date', 'as_of_date') }} as days_since_contact
+    from facts
+
+),
+
+matched as (
+
+    select
+        *,
+        case
+            when latest_plan_status in ('proposed', 'declined')
+                and plan_age_days >= {{ plan_days }}
+                and plan_age_days <= {{ declined_plan_days }}
+                then 'plan_follow_up'
+            when last_no_show_date is not null
+                and days_since_no_show <= {{ no_show_days }}
+                and not has_booked_visit
+                and (last_visit_date is null or last_visit_date < last_no_show_date)
+                then 'no_show_recovery'
+            when recall_category is not null
+                and not has_booked_visit
+                then 'recall_due'
+            when days_since_last_visit <= {{ no_next_step_days }}
+                and not has_booked_visit
+                and (last_call_date is null or last_call_date < last_visit_date)
+                then 'no_next_step'
+            when completed_visits = 1
+                and days_since_first_visit <= {{ new_days }}
+                then 'welcome_second_visit'
+            when segment in ({{ top_segments }})
+                and return_intervals > 0
+                and days_since_last_visit > expected_return_days
+                and days_since_last_visit <= {{ sleeping_days }}
+                then 'churn_prevention'
+            when segment in ({{ vip_segments }})
+                and days_since_contact > {{ vip_contact_days }}
+                then 'vip_curator'
+            when completed_visits > 0
+                and days_since_last_visit > {{ sleeping_days }}
+                and total_revenue > {{ var('reactivation_min_revenue', 0) }}
+                then 'reactivation'
+            when completed_visits > 0
+                and days_since_last_visit <= {{ sleeping_days }}
+                and specialties_used = 1
+                and offer_category is not null
+                then 'cross_sell'
+            else 'none'
+        end as action_code
+    from measured
+
+),
+
+dated as (
+
+    select
+        *,
+        case action_code
+            when 'plan_follow_up' then {{ patient_base.date_plus_days('latest_plan_date', plan_days) }}
+            when 'no_show_recovery' then last_no_show_date
+            when 'recall_due' then recall_date
+            when 'no_next_step' then last_visit_date
+            when 'welcome_second_visit' then first_visit_date
+            when 'churn_prevention' then {{ patient_base.date_plus_days('last_visit_date', 'expected_return_days') }}
+            when 'vip_curator' then {{ patient_base.date_plus_days('last_contact_date', vip_contact_days) }}
+            when 'reactivation' then {{ patient_base.date_plus_days('last_visit_date', sleeping_days) }}
+            when 'cross_sell' then last_visit_date
+        end as due_date,
+        coalesce(last_specialty, 'no specialty') as specialty_en,
+        coalesce(last_specialty, 'без направления') as specialty_ru
+    from matched
+
+),
+
+explained as (
+
+    select
+        dated.*,
+        case
+            when action_code = 'recall_due' then recall_window_opens_on
+            else due_date
+        end as trigger_date,
+        case action_code
+            when 'plan_follow_up' then {{ dbt.concat([
+                "'Treatment plan '", "coalesce(latest_plan_id, '')", "' of '", amount('latest_plan_amount'),
+                "' ('", "coalesce(latest_plan_specialty, 'no specialty')", "') made on '", text('latest_plan_date'),
+                "case when latest_plan_status = 'declined' then ' was declined' else ' is still proposed' end",
+                "', not started '", text('plan_age_days'), "' days later'",
+            ]) }}
+            when 'no_show_recovery' then {{ dbt.concat([
+                "'Missed the visit on '", text('last_no_show_date'),
+                "' ('", "coalesce(last_no_show_specialty, 'no specialty')", "'), '",
+                text('days_since_no_show'), "' days ago; not rebooked'",
+            ]) }}
+            when 'recall_due' then {{ dbt.concat([
+                "coalesce(recall_category_label_en, recall_category)", "' on '", text('recall_last_visit_date'),
+                "', '", text('recall_days_since_visit'), "' days ago; recall every '",
+                text('recall_interval_days'), "' days'",
+            ]) }}
+            when 'no_next_step' then {{ dbt.concat([
+                "'Visit on '", text('last_visit_date'), "' ('", "specialty_en", "'), '",
+                text('days_since_last_visit'), "' days ago; nothing booked and no call since'",
+            ]) }}
+            when 'welcome_second_visit' then {{ dbt.concat([
+                "'First visit on '", text('first_visit_date'), "' ('", "specialty_en", "'), '",
+                text('days_since_first_visit'), "' days ago; no second visit yet'",
+            ]) }}
+            when 'churn_prevention' then {{ dbt.concat([
+                "coalesce(segment_label_en, segment)", "': usually comes back every '",
+                text('cast(round(median_return_days, 0) as ' ~ dbt.type_int() ~ ')'),
+                "' days (median); last visit on '", text('last_visit_date'), "', '",
+                text('days_since_last_visit'), "' days ago'",
+            ]) }}
+            when 'vip_curator' then {{ dbt.concat([
+                "coalesce(segment_label_en, segment)", "': no visit or call for '", text('days_since_contact'),
+                "' days (last contact on '", text('last_contact_date'), "')'",
+            ]) }}
+            when 'reactivation' then {{ dbt.concat([
+                "case when days_since_last_visit > " ~ lost_days ~ " then 'Lost' else 'Sleeping' end",
+                "': last visit on '", text('last_visit_date'), "', '", text('days_since_last_visit'),
+                "' days ago; paid '", amount('total_revenue'), "' in total'",
+            ]) }}
+            when 'cross_sell' then {{ dbt.concat([
+                "'Active, one specialty only ('", "specialty_en", "'); after '",
+                "coalesce(offer_from_label_en, offer_from_category)", "' '",
+                text('cast(round(offer_probability * 100, 0) as ' ~ dbt.type_int() ~ ')'),
+                "'% come for '", "coalesce(offer_category_label_en, offer_category)",
+                "' within " ~ window_days ~ " days'",
+            ]) }}
+            else {{ dbt.concat(["'Nothing due as of '", text('as_of_date')]) }}
+        end as reason,
+        case action_code
+            when 'plan_follow_up' then {{ dbt.concat([
+                "'План лечения '", "coalesce(latest_plan_id, '')", "' на '", amount('latest_plan_amount'),
+                "' ('", "coalesce(latest_plan_specialty, 'без направления')", "') от '", text('latest_plan_date'),
+                "case when latest_plan_status = 'declined' then ': пациент отказался' else ': ещё не принят' end",
+                "', не начат за '", text('plan_age_days'), "' дн.'",
+            ]) }}
+            when 'no_show_recovery' then {{ dbt.concat([
+                "'Не пришёл на приём '", text('last_no_show_date'),
+                "' ('", "coalesce(last_no_show_specialty, 'без направления')", "'), '",
+                text('days_since_no_show'), "' дн. назад; не перезаписан'",
+            ]) }}
+            when 'recall_due' then {{ dbt.concat([
+                "coalesce(recall_category_label_ru, recall_category)", "' '", text('recall_last_visit_date'),
+                "', '", text('recall_days_since_visit'), "' дн. назад; повтор каждые '",
+                text('recall_interval_days'), "' дн.'",
+            ]) }}
+            when 'no_next_step' then {{ dbt.concat([
+                "'Приём '", text('last_visit_date'), "' ('", "specialty_ru", "'), '",
+                text('days_since_last_visit'), "' дн. назад; нет ни записи, ни звонка после него'",
+            ]) }}
+            when 'welcome_second_visit' then {{ dbt.concat([
+                "'Первый приём '", text('first_visit_date'), "' ('", "specialty_ru", "'), '",
+                text('days_since_first_visit'), "' дн. назад; второго визита пока нет'",
+            ]) }}
+            when 'churn_prevention' then {{ dbt.concat([
+                "coalesce(segment_label_ru, segment)", "': обычно приходит раз в '",
+                text('cast(round(median_return_days, 0) as ' ~ dbt.type_int() ~ ')'),
+                "' дн. (медиана); последний приём '", text('last_visit_date'), "', '",
+                text('days_since_last_visit'), "' дн. назад'",
+            ]) }}
+            when 'vip_curator' then {{ dbt.concat([
+                "coalesce(segment_label_ru, segment)", "': ни визита, ни звонка '", text('days_since_contact'),
+                "' дн. (последний контакт '", text('last_contact_date'), "')'",
+            ]) }}
+            when 'reactivation' then {{ dbt.concat([
+                "case when days_since_last_visit > " ~ lost_days ~ " then 'Потерянный пациент' else 'Спящий пациент' end",
+                "': последний приём '", text('last_visit_date'), "', '", text('days_since_last_visit'),
+                "' дн. назад; всего оплачено '", amount('total_revenue'),
+            ]) }}
+            when 'cross_sell' then {{ dbt.concat([
+                "'Активен, одно направление ('", "specialty_ru", "'); после «'",
+                "coalesce(offer_from_label_ru, offer_from_category)", "'» '",
+                text('cast(round(offer_probability * 100, 0) as ' ~ dbt.type_int() ~ ')'),
+                "'% приходят на «'", "coalesce(offer_category_label_ru, offer_category)",
+                "'» в течение " ~ window_days ~ " дн.'",
+            ]) }}
+            else {{ dbt.concat(["'Нет повода для контакта на '", text('as_of_date')]) }}
+        end as reason_ru
+    from dated
+
+),
+
+valued as (
+
+    select
+        explained.*,
+        action_rules.label_en as action_label,
+        action_rules.label_ru as action_label_ru,
+        action_rules.channel_preference,
+        cast(action_rules.priority as {{ dbt.type_int() }}) as priority,
+        coalesce(action_rules.is_about_booking, false) as is_action_about_booking,
+        coalesce(action_rules.uses_next_best_offer, false) as uses_next_best_offer,
+        action_rules.offer_ru as default_offer_ru,
+        conversion_rates.conversion_rate,
+        conversion_rates.conversion_rate_source,
+        case
+            when explained.action_code = 'none' then {{ patient_base.cast_money(0) }}
+            when explained.action_code = 'plan_follow_up'
+                then {{ patient_base.cast_money('coalesce(explained.latest_plan_amount, 0)') }}
+            else explained.visit_revenue_estimate
+        end as expected_revenue
+    from explained
+    left join action_rules
+        on explained.action_code = action_rules.action_code
+    left join conversion_rates
+        on explained.action_code = conversion_rates.action_code
+
+),
+
+final as (
+
+    select
+        person_id,
+        action_code,
+        action_label,
+        action_label_ru,
+        reason,
+        reason_ru,
+        channel_preference,
+        {{ patient_base.action_channel('channel_preference', 'can_call', 'can_message') }} as channel,
+        priority,
+        trigger_date,
+        due_date,
+        case
+            when action_code = 'none' then null
+            when action_code = 'recall_due' then coalesce(recall_offer_ru, default_offer_ru)
+            when uses_next_best_offer and offer_category is not null then offer_category_ru
+            else default_offer_ru
+        end as offer,
+        case
+            when action_code = 'recall_due' then recall_category
+            when action_code <> 'none' and uses_next_best_offer then offer_category
+        end as offer_category,
+        case
+            when action_code <> 'none' and uses_next_best_offer and offer_category is not null
+                then offer_probability
+        end as offer_probability,
+        expected_revenue,
+        conversion_rate,
+        conversion_rate_source,
+        {{ patient_base.cast_money('coalesce(conversion_rate, 0) * expected_revenue') }} as expected_value,
+        is_action_about_booking,
+        segment,
+        lifecycle_status,
+        last_visit_date,
+        last_specialty,
+        last_doctor_id,
+        next_scheduled_at,
+        has_booked_visit,
+        last_call_at,
+        last_operator_id,
+        is_deceased,
+        can_call,
+        can_message,
+        do_not_call,
+        has_valid_phone,
+        as_of_date
+    from valued
+
+)
+
+select * from final
