@@ -68,7 +68,7 @@ def reference(workdir: Path, env: dict) -> dict:
         "con.execute(sql)\n"
         "print(f'reference {time.perf_counter() - start:.2f} s')\n"
     )
-    warehouse = workdir / "reference.duckdb"
+    warehouse = workdir / "reference_copy.duckdb"  # not "reference": the catalog would clash with the schema
     shutil.copyfile(workdir / "patientbase.duckdb", warehouse)
     result = run_stage([sys.executable, "-c", code, str(warehouse), str(HERE / "reference.sql")], workdir, env)
     warehouse.unlink(missing_ok=True)
