@@ -59,7 +59,7 @@ def clinic15(tmp_path_factory):
     with workspace_at(tmp_path_factory.mktemp("clinic15")) as w:
         w.invoke("load", str(w.copy_fixture("clinic15")))
         # the dbt unit tests run here (the daily build skips them); keep the output for a test to check
-        w.build_output = w.invoke("build", "--as-of", "2025-07-01", "--unit-tests").output
+        w.build_output = w.invoke("build", "--as-of", "2025-07-01", "--all-tests").output
         yield w
 
 
