@@ -100,27 +100,78 @@
 
 
 {#
-  rfm_quantile_score(rank_column, population_column)
-  The quantile score least(N, floor(percent_rank() * N) + 1), computed exactly in integers:
-  with percent_rank = (rank - 1) / (n - 1), floor(percent_rank * N) is the number of k in 1..N-1 with
-  (rank - 1) * N >= k * (n - 1); the best value (percent_rank = 1) gets N. A population of one person
-  has percent_rank 0, so score 1. No floating point, so a value on a boundary never drifts to the
-  lower score, and equal values (equal ranks) always get equal scores.
+  rfm_quantile_cuts(metric, partition_by=none)
+  The cut points of one metric's quantile score, one row per partition (or one row): cut_1 .. cut_{N-1},
+  where a value scores 1 + the number of cuts it reaches. The score is defined on ranks: with rank()
+  worst first (rfm_worst_first(), ties sharing the lowest rank) among n persons and
+  percent_rank = (rank - 1) / (n - 1), the score is least(N, floor(percent_rank * N) + 1), which is
+  1 + the number of k in 1..N-1 with (rank - 1) * N >= k * (n - 1), all in integers (no floating
+  point, so a value on a boundary never drifts to the lower score). Since the rank grows with the value
+  (in worst-first order), each of those conditions holds exactly from some value on: cut_k is the
+  worst value that meets it. Equal values share a rank, so they always get equal scores; a population
+  of one person scores 1 (no cuts). Ranks are counted over the distinct values of the partition (a few
+  thousand), never by sorting every person, and the persons then join one row of cuts instead of a
+  rank per value, which keeps 15M person-month states one cheap pass.
+  Emits two CTEs (followed by a comma): rfm_<metric>_values and rfm_<metric>_cuts.
   Arguments:
-    rank_column: the column holding the metric's rank, worst first (rfm_worst_first()), ties sharing
-      the lowest rank.
-    population_column: the column holding the number of persons scored together (in the same
-      partition).
+    metric: 'recency', 'frequency' or 'monetary'.
+    metrics: the relation (CTE) holding the values.
+    partition_by: column splitting the population (the month of monthly states), or none.
 #}
-{% macro rfm_quantile_score(rank_column, population_column) -%}
+{% macro rfm_quantile_cuts(metric, metrics, partition_by=none) -%}
+{%- set scale = patient_base.rfm_settings().scale -%}
+{%- set column = {'recency': 'recency_days', 'frequency': 'frequency', 'monetary': 'monetary'}[metric] -%}
+{#- recency is worst first in descending order: its "worst value reaching the cut" is the largest -#}
+{%- set pick = 'max' if metric == 'recency' else 'min' -%}
+rfm_{{ metric }}_values as (
+
+    select
+        {% if partition_by %}{{ partition_by }}, {% endif %}{{ column }} as metric_value,
+        count(*) as persons_with_value,
+        sum(count(*)) over ({% if partition_by %}partition by {{ partition_by }}{% endif %}) as scored_persons,
+        sum(count(*)) over (
+            {% if partition_by %}partition by {{ partition_by }} {% endif %}order by {{ patient_base.rfm_worst_first(metric) }}
+            rows between unbounded preceding and current row
+        ) - count(*) + 1 as value_rank
+    from {{ metrics }}
+    group by {% if partition_by %}{{ partition_by }}, {% endif %}{{ column }}
+
+),
+
+rfm_{{ metric }}_cuts as (
+
+    select
+        {% if partition_by %}{{ partition_by }}{% else %}1 as cuts_key{% endif %}
+        {%- for k in range(1, scale) %},
+        {{ pick }}(case
+            when scored_persons > 1 and (value_rank - 1) * {{ scale }} >= {{ k }} * (scored_persons - 1)
+                then metric_value
+        end) as cut_{{ k }}
+        {%- endfor %}
+    from rfm_{{ metric }}_values
+    {% if partition_by %}group by {{ partition_by }}{% endif %}
+
+),
+{%- endmacro %}
+
+
+{#
+  rfm_quantile_score(metric, column, cuts)
+  The score of `column` from the cuts of rfm_quantile_cuts(): 1 + the number of cuts reached (a null
+  cut is never reached), as an integer.
+  Arguments:
+    metric: 'recency', 'frequency' or 'monetary'.
+    column: the metric's column (qualified as needed).
+    cuts: the alias of the joined rfm_<metric>_cuts row.
+#}
+{% macro rfm_quantile_score(metric, column, cuts) -%}
     {%- set scale = patient_base.rfm_settings().scale -%}
-    case
-        when {{ population_column }} <= 1 then 1
-        else 1
-            {%- for k in range(1, scale) %}
-            + case when ({{ rank_column }} - 1) * {{ scale }} >= {{ k }} * ({{ population_column }} - 1) then 1 else 0 end
-            {%- endfor %}
-    end
+    {%- set reaches = '<=' if metric == 'recency' else '>=' -%}
+    cast(1
+        {%- for k in range(1, scale) %}
+        + case when {{ column }} {{ reaches }} {{ cuts }}.cut_{{ k }} then 1 else 0 end
+        {%- endfor %}
+    as {{ dbt.type_int() }})
 {%- endmacro %}
 
 
@@ -162,73 +213,25 @@
 {% macro rfm_scoring_ctes(metrics, thresholds, segment_map, partition_by=none) -%}
 {%- set settings = patient_base.rfm_settings() -%}
 {%- if settings.method == 'quantile' %}
-{#- rank() per metric, computed from the distinct values (a few thousand per month) instead of sorting
-    every person: rank = 1 + the persons with a strictly worse value, so ties share the lowest rank -#}
-{%- for metric, column in [('recency', 'recency_days'), ('frequency', 'frequency'), ('monetary', 'monetary')] %}
-rfm_{{ metric }}_values as (
-
-    select
-        {% if partition_by %}{{ partition_by }}, {% endif %}{{ column }},
-        count(*) as persons_with_value
-    from {{ metrics }}
-    group by {% if partition_by %}{{ partition_by }}, {% endif %}{{ column }}
-
-),
-
-rfm_{{ metric }}_ranks as (
-
-    select
-        {% if partition_by %}{{ partition_by }}, {% endif %}{{ column }},
-        sum(persons_with_value) over (
-            {% if partition_by %}partition by {{ partition_by }} {% endif %}order by {{ patient_base.rfm_worst_first(metric) }}
-            rows between unbounded preceding and current row
-        ) - persons_with_value + 1 as {{ metric[0] }}_rank
-    from rfm_{{ metric }}_values
-
-),
+{%- for metric in ['recency', 'frequency', 'monetary'] %}
+{{ patient_base.rfm_quantile_cuts(metric, metrics, partition_by) }}
 {% endfor %}
-rfm_population as (
-
-    select
-        {% if partition_by %}{{ partition_by }}, {% endif %}count(*) as scored_persons
-    from {{ metrics }}
-    {% if partition_by %}group by {{ partition_by }}{% endif %}
-
-),
-
-rfm_ranked as (
-
-    select
-        {{ metrics }}.*,
-        rfm_recency_ranks.r_rank,
-        rfm_frequency_ranks.f_rank,
-        rfm_monetary_ranks.m_rank,
-        rfm_population.scored_persons
-    from {{ metrics }}
-    {%- for metric, column in [('recency', 'recency_days'), ('frequency', 'frequency'), ('monetary', 'monetary')] %}
-    inner join rfm_{{ metric }}_ranks
-        on {{ metrics }}.{{ column }} = rfm_{{ metric }}_ranks.{{ column }}
-        {%- if partition_by %}
-        and {{ metrics }}.{{ partition_by }} = rfm_{{ metric }}_ranks.{{ partition_by }}
-        {%- endif %}
-    {%- endfor %}
-    {% if partition_by -%}
-    inner join rfm_population
-        on {{ metrics }}.{{ partition_by }} = rfm_population.{{ partition_by }}
-    {%- else -%}
-    cross join rfm_population
-    {%- endif %}
-
-),
-
 rfm_scored as (
 
     select
-        rfm_ranked.*,
-        cast({{ patient_base.rfm_quantile_score('r_rank', 'scored_persons') }} as {{ dbt.type_int() }}) as r_score,
-        cast({{ patient_base.rfm_quantile_score('f_rank', 'scored_persons') }} as {{ dbt.type_int() }}) as f_score,
-        cast({{ patient_base.rfm_quantile_score('m_rank', 'scored_persons') }} as {{ dbt.type_int() }}) as m_score
-    from rfm_ranked
+        {{ metrics }}.*,
+        {{ patient_base.rfm_quantile_score('recency', metrics ~ '.recency_days', 'recency_cuts') }} as r_score,
+        {{ patient_base.rfm_quantile_score('frequency', metrics ~ '.frequency', 'frequency_cuts') }} as f_score,
+        {{ patient_base.rfm_quantile_score('monetary', metrics ~ '.monetary', 'monetary_cuts') }} as m_score
+    from {{ metrics }}
+    {%- for metric in ['recency', 'frequency', 'monetary'] %}
+    {% if partition_by -%}
+    inner join rfm_{{ metric }}_cuts as {{ metric }}_cuts
+        on {{ metrics }}.{{ partition_by }} = {{ metric }}_cuts.{{ partition_by }}
+    {%- else -%}
+    cross join rfm_{{ metric }}_cuts as {{ metric }}_cuts
+    {%- endif %}
+    {%- endfor %}
 
 ),
 {%- else %}
@@ -247,31 +250,33 @@ rfm_scored as (
 ),
 {%- endif %}
 
-rfm_coded as (
+rfm_segment_codes as (
 
+    {#- the map's codes with their scores as integers ('R3F2M1' -> 3, 2, 1; N <= 5, one digit each),
+        so 15M person-month states join on three integers instead of building a string each -#}
     select
-        rfm_scored.*,
-        {{ dbt.concat([
-            "'R'", 'cast(r_score as ' ~ dbt.type_string() ~ ')',
-            "'F'", 'cast(f_score as ' ~ dbt.type_string() ~ ')',
-        ]) }} as rfm_cell,
-        {{ dbt.concat([
-            "'R'", 'cast(r_score as ' ~ dbt.type_string() ~ ')',
-            "'F'", 'cast(f_score as ' ~ dbt.type_string() ~ ')',
-            "'M'", 'cast(m_score as ' ~ dbt.type_string() ~ ')',
-        ]) }} as rfm_code
-    from rfm_scored
+        rfm_code,
+        substring(rfm_code, 1, 4) as rfm_cell,
+        cast(substring(rfm_code, 2, 1) as {{ dbt.type_int() }}) as r_score,
+        cast(substring(rfm_code, 4, 1) as {{ dbt.type_int() }}) as f_score,
+        cast(substring(rfm_code, 6, 1) as {{ dbt.type_int() }}) as m_score,
+        segment
+    from {{ segment_map }}
 
 ),
 
 rfm_segmented as (
 
     select
-        rfm_coded.*,
-        {{ segment_map }}.segment
-    from rfm_coded
-    left join {{ segment_map }}
-        on rfm_coded.rfm_code = {{ segment_map }}.rfm_code
+        rfm_scored.*,
+        rfm_segment_codes.rfm_cell,
+        rfm_segment_codes.rfm_code,
+        rfm_segment_codes.segment
+    from rfm_scored
+    left join rfm_segment_codes
+        on rfm_scored.r_score = rfm_segment_codes.r_score
+        and rfm_scored.f_score = rfm_segment_codes.f_score
+        and rfm_scored.m_score = rfm_segment_codes.m_score
 
 )
 {%- endmacro %}
