@@ -4,6 +4,11 @@
   As-of replay: an appointment at or after the as-of date counts as 'scheduled' (unless it was
   cancelled), and one booked after the as-of date did not exist yet, so it is left out. Visit numbers,
   primary flags and gaps are computed over completed visits only.
+
+  The visit's money is joined here, once, so fct_visits is a plain view of this table: net payments
+  made for the visit before the as-of date (the same rule as int_payments_resolved, read straight from
+  staging because int_payments_resolved needs this model's primary flag) and the billed services.
+  One wide table instead of two copies of 8M rows: docs/decisions.md, "Performance".
 -#}
 with
 
@@ -22,6 +27,42 @@ persons as (
 as_of as (
 
     select * from {{ ref('int_as_of_date') }}
+
+),
+
+payments as (
+
+    select * from {{ ref('stg_mis__payments') }}
+
+),
+
+services as (
+
+    select * from {{ ref('stg_mis__visit_services') }}
+
+),
+
+revenue_per_visit as (
+
+    select
+        payments.visit_id,
+        sum(payments.amount) as revenue
+    from payments
+    cross join as_of
+    where payments.visit_id is not null
+        and payments.paid_date < as_of.as_of_date
+    group by payments.visit_id
+
+),
+
+billed_per_visit as (
+
+    select
+        visit_id,
+        sum(amount) as billed_amount,
+        count(*) as services
+    from services
+    group by visit_id
 
 ),
 
@@ -88,25 +129,32 @@ sequenced as (
 final as (
 
     select
-        visit_id,
-        patient_id,
-        person_id,
-        visit_at,
-        visit_date,
-        cast({{ dbt.date_trunc('month', 'visit_date') }} as date) as visit_month,
-        status,
-        is_completed,
-        is_future,
-        specialty,
-        branch_id,
-        doctor_id,
-        booked_at,
-        visit_number,
-        coalesce(visit_number = 1, false) as is_primary,
-        coalesce(visit_number_in_specialty = 1, false) as is_primary_in_specialty,
-        prev_visit_date,
-        {{ dbt.datediff('prev_visit_date', 'visit_date', 'day') }} as days_since_prev_visit
+        sequenced.visit_id,
+        sequenced.patient_id,
+        sequenced.person_id,
+        sequenced.visit_at,
+        sequenced.visit_date,
+        cast({{ dbt.date_trunc('month', 'sequenced.visit_date') }} as date) as visit_month,
+        sequenced.status,
+        sequenced.is_completed,
+        sequenced.is_future,
+        sequenced.specialty,
+        sequenced.branch_id,
+        sequenced.doctor_id,
+        sequenced.booked_at,
+        sequenced.visit_number,
+        coalesce(sequenced.visit_number = 1, false) as is_primary,
+        coalesce(sequenced.visit_number_in_specialty = 1, false) as is_primary_in_specialty,
+        sequenced.prev_visit_date,
+        {{ dbt.datediff('sequenced.prev_visit_date', 'sequenced.visit_date', 'day') }} as days_since_prev_visit,
+        coalesce(revenue_per_visit.revenue, 0) as revenue,
+        coalesce(billed_per_visit.billed_amount, 0) as billed_amount,
+        coalesce(billed_per_visit.services, 0) as services
     from sequenced
+    left join revenue_per_visit
+        on sequenced.visit_id = revenue_per_visit.visit_id
+    left join billed_per_visit
+        on sequenced.visit_id = billed_per_visit.visit_id
 
 )
 

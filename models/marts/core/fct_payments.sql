@@ -1,3 +1,9 @@
+{#-
+  A view of int_payments_resolved (the same rows and columns; a second 7.5M-row copy as a table cost
+  ~4 s at a network's scale: docs/decisions.md, "Performance").
+-#}
+{{ config(materialized='view') }}
+
 with
 
 payments as (
