@@ -15,6 +15,8 @@
      month list, giving the person x month states;
   5. scoring and segment mapping are the macros rfm_scores uses (macros/rfm.sql), per month.
 -#}
+{#- a view: see the model's description (its only reader aggregates it) -#}
+{{ config(materialized='view') }}
 {%- set settings = patient_base.rfm_settings() -%}
 {%- set window = settings.window_months -%}
 {%- set state_months = settings.migration_months + 1 -%}
