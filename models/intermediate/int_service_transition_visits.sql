@@ -4,7 +4,8 @@
 
   This is what makes service_transitions linear in visits: instead of joining each visit to the
   person's later visits, one window per category ("the smallest date among the following rows") reads
-  the next occurrence. Rows are ordered by visit_number (visit time, then visit id), so a second
+  the next occurrence. It is written as a running minimum in reverse order (rows before the current one,
+  latest visit first), the same frame, which engines compute in one pass instead of a frame tree. Rows are ordered by visit_number (visit time, then visit id), so a second
   visit later the same day follows the first; a visit's own categories never follow itself.
   The category list is compile-time (service_category_codes()), the staging vocabulary.
 -#}
@@ -80,8 +81,8 @@ final as (
         {%- for category in categories %}
         min(case when has_{{ category }} then visit_date end) over (
             partition by person_id
-            order by visit_number
-            rows between 1 following and unbounded following
+            order by visit_number desc
+            rows between unbounded preceding and 1 preceding
         ) as next_{{ category }}_date{{ ',' if not loop.last }}
         {%- endfor %}
     from flagged
