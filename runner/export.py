@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import itertools
 import os
 import re
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -321,30 +321,86 @@ SEGMENT_COLUMNS = ["person_id", "display_name", "phone", "email", "segment", "se
                    "rfm_code", "lifecycle_status", "last_visit_date", "total_revenue", "can_call"]
 
 
+def neutralise_sql(expression: str) -> str:
+    """SQL for `neutralise`: a text that starts like a formula gets a leading apostrophe."""
+    starts = ", ".join(f"chr({ord(c)})" for c in FORMULA_START)
+    return f"case when left({expression}, 1) in ({starts}) then chr(39) || {expression} else {expression} end"
+
+
+def _copy_csv_with_bom(con, select_sql: str, path: Path, delimiter: str) -> None:
+    """COPY a query to `path` as UTF-8 CSV with a BOM (Excel then detects the encoding), atomically.
+
+    DuckDB writes the file (no Python loop over rows); the BOM is put in front by a byte copy.
+    """
+    tmp = _atomic_target(path)
+    body = tmp.with_name(tmp.name + ".body")
+    try:
+        con.execute(
+            f"copy ({select_sql}) to '{str(body).replace(chr(39), chr(39) * 2)}' "
+            f"(format csv, header true, delimiter '{delimiter.replace(chr(39), chr(39) * 2)}')"
+        )
+        with tmp.open("wb") as out, body.open("rb") as src:
+            out.write("\ufeff".encode("utf-8"))
+            shutil.copyfileobj(src, out, 1 << 20)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        body.unlink(missing_ok=True)
+
+
 def export_segments(con, out_dir: Path, delimiter: str = ";") -> list[tuple[str, int, Path]]:
-    """One CSV per RFM segment with the people who may be messaged (SMS and e-mail tools)."""
+    """One CSV per RFM segment with the people who may be messaged (SMS and e-mail tools).
+
+    The members are selected once into a temporary table (text cells already formula-safe), and each
+    segment's file is one DuckDB COPY of it, ordered by revenue.
+    """
     if not table_exists(con, "marts", "rfm_scores"):
         raise PatientbaseError("The warehouse has no marts.rfm_scores yet: run `patientbase build` first.")
-    rows = con.execute(
-        """
-        select rfm.segment, patients.person_id, patients.display_name, ltrim(patients.phone_e164, '+'), patients.email,
-               rfm.segment, rfm.segment_label_ru, rfm.rfm_code, patients.lifecycle_status,
-               cast(patients.last_visit_at as date), patients.total_revenue,
-               case when patients.can_call then 'true' else 'false' end
+    text = {
+        "person_id": "patients.person_id",
+        "display_name": "patients.display_name",
+        "phone": "ltrim(patients.phone_e164, '+')",
+        "email": "patients.email",
+        "segment": "rfm.segment",
+        "segment_label_ru": "rfm.segment_label_ru",
+        "rfm_code": "rfm.rfm_code",
+        "lifecycle_status": "patients.lifecycle_status",
+    }
+    other = {
+        "last_visit_date": "cast(patients.last_visit_at as date)",
+        "total_revenue": "patients.total_revenue",
+        "can_call": "case when patients.can_call then 'true' else 'false' end",
+    }
+    columns = {**{k: neutralise_sql(v) for k, v in text.items()}, **other}
+    select_list = ", ".join(f"{columns[name]} as {name}" for name in SEGMENT_COLUMNS)
+    con.execute(
+        f"""
+        create or replace temp table _segment_members as
+        select rfm.segment as _segment, {select_list}
         from marts.rfm_scores as rfm
         join marts.dim_patients as patients using (person_id)
         where patients.can_message and not patients.is_deceased
-        order by rfm.segment, patients.total_revenue desc, patients.person_id
         """
-    ).fetchall()
-    segments = [r[0] for r in con.execute("select distinct segment from marts.rfm_scores order by 1").fetchall()]
-    by_segment = {segment: [r[1:] for r in group] for segment, group in itertools.groupby(rows, key=lambda r: r[0])}
-    written = []
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for segment in segments:
-        members = by_segment.get(segment, [])
-        safe = re.sub(r"[^a-z0-9_]+", "_", segment.lower())
-        path = out_dir / f"segment_{safe}.csv"
-        write_csv(path, SEGMENT_COLUMNS, members, delimiter=delimiter)
-        written.append((segment, len(members), path))
+    )
+    try:
+        counts = dict(con.execute(
+            "select segments.segment, count(members._segment) "
+            "from (select distinct segment from marts.rfm_scores) as segments "
+            "left join _segment_members as members on members._segment = segments.segment group by segments.segment"
+        ).fetchall())
+        written = []
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for segment in sorted(counts):
+            safe = re.sub(r"[^a-z0-9_]+", "_", segment.lower())
+            path = out_dir / f"segment_{safe}.csv"
+            literal = segment.replace("'", "''")
+            _copy_csv_with_bom(
+                con,
+                f"select {', '.join(SEGMENT_COLUMNS)} from _segment_members where _segment = '{literal}' "
+                f"order by total_revenue desc, person_id",
+                path, delimiter,
+            )
+            written.append((segment, counts[segment], path))
+    finally:
+        con.execute("drop table if exists _segment_members")
     return written

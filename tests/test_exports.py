@@ -226,3 +226,26 @@ def test_segment_files_hold_only_people_who_may_be_messaged(ws):
     champion = read_list(folder / "segment_champions.csv")[0]
     assert (champion["person_id"], champion["phone"], champion["segment_label_ru"]) == ("P01", "79121112233", "Чемпионы")
     assert "champions 1" in result.output
+
+
+def test_segment_files_are_formula_safe_and_excel_readable(ws):
+    folder = ws.copy_fixture("clinic15")
+    patients = folder / "patients.csv"
+    text = patients.read_text(encoding="utf-8")
+    # P01's cards with a surname that would run as a formula in Excel, and an e-mail starting with '@'
+    text = text.replace(",Орлова,Анна,", ",=HYPERLINK(\"http://x\"),Анна,").replace("anna@example.ru", "@anna@example.ru")
+    patients.write_text(text, encoding="utf-8")
+    ws.invoke("load", str(folder))
+    ws.invoke("build", "--as-of", "2025-07-01", "--select", "+rfm_scores +dim_patients")
+    ws.invoke("export", "segments")
+    path = ws.root / "exports" / "segments" / "segment_champions.csv"
+    assert path.read_bytes().startswith("\ufeff".encode("utf-8"))  # BOM: Excel reads UTF-8
+    champion = read_list(path)[0]
+    assert champion["person_id"] == "P01"
+    assert champion["display_name"].startswith("'=HYPERLINK")
+    assert champion["email"] is not None and not champion["email"].startswith("@")
+    assert (champion["total_revenue"], champion["last_visit_date"], champion["can_call"]) == (
+        ws.query("select cast(total_revenue as varchar), cast(cast(last_visit_at as date) as varchar), "
+                 "cast(can_call as varchar) from marts.dim_patients where person_id = 'P01'")[0])
+    # no file is left half-written or as a temporary
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]
