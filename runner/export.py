@@ -165,10 +165,30 @@ candidates as (
 ),
 
 -- family members sharing a phone become one row; it ranks as its most urgent member
-ranked_people as (
-    select *,
+person_ranks as (
+    select person_id, phone_e164,
            row_number() over (order by priority, expected_value desc, person_id) as person_rank
     from candidates
+),
+
+-- only the phones that make today's list are aggregated (a network has ~10^6 candidates, the list
+-- ~10^2 rows): a phone's rank is its best member's rank, so these are the first admins x per_admin
+top_phones as (
+    select ranked_phones.phone_e164
+    from (
+        select phone_e164, row_number() over (order by min(person_rank)) as phone_order
+        from person_ranks
+        group by phone_e164
+    ) as ranked_phones
+    cross join settings
+    where ranked_phones.phone_order <= settings.admins * settings.per_admin
+),
+
+ranked_people as (
+    select candidates.*, person_ranks.person_rank
+    from candidates
+    join person_ranks using (person_id)
+    where candidates.phone_e164 in (select phone_e164 from top_phones)
 ),
 
 phones as (
@@ -181,8 +201,8 @@ phones as (
         string_agg(case when persons_on_phone > 1 then display_name || ': ' else '' end || reason_ru, '; ' order by person_rank) as reason,
         string_agg(case when persons_on_phone > 1 then display_name || ': ' else '' end || coalesce(offer, ''), '; ' order by person_rank) as offer,
         max(last_visit_date) as last_visit,
-        string_agg(distinct last_doctor_id, ', ') as doctor,
-        string_agg(distinct last_specialty, ', ') as specialty,
+        string_agg(distinct last_doctor_id, ', ' order by last_doctor_id) as doctor,
+        string_agg(distinct last_specialty, ', ' order by last_specialty) as specialty,
         min(priority) as priority,
         sum(expected_value) as expected_value,
         string_agg(person_id, ',' order by person_rank) as person_ids,
