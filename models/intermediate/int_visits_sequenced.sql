@@ -103,26 +103,37 @@ flagged as (
 
 ),
 
+-- numbers and gaps over completed visits of known persons only, on the few columns the windows
+-- need (sorting every appointment with all its columns cost more than joining the numbers back)
+numbered as (
+
+    select
+        visit_id,
+        row_number() over (
+            partition by person_id order by visit_at, visit_id
+        ) as visit_number,
+        row_number() over (
+            partition by person_id, specialty order by visit_at, visit_id
+        ) as visit_number_in_specialty,
+        lag(visit_date) over (
+            partition by person_id order by visit_at, visit_id
+        ) as prev_visit_date
+    from flagged
+    where is_completed
+        and person_id is not null
+
+),
+
 sequenced as (
 
     select
-        *,
-        case when is_completed and person_id is not null then
-            row_number() over (
-                partition by person_id, is_completed order by visit_at, visit_id
-            )
-        end as visit_number,
-        case when is_completed and person_id is not null then
-            row_number() over (
-                partition by person_id, is_completed, specialty order by visit_at, visit_id
-            )
-        end as visit_number_in_specialty,
-        case when is_completed and person_id is not null then
-            lag(visit_date) over (
-                partition by person_id, is_completed order by visit_at, visit_id
-            )
-        end as prev_visit_date
+        flagged.*,
+        numbered.visit_number,
+        numbered.visit_number_in_specialty,
+        numbered.prev_visit_date
     from flagged
+    left join numbered
+        on flagged.visit_id = numbered.visit_id
 
 ),
 
