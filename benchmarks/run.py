@@ -136,7 +136,7 @@ def bench_scale(persons: int, keep: Path | None) -> dict:
     reference_run = reference(workdir, env)
     next_day(workdir / "demo")
     daily = run_day(workdir, env)
-    core = run_stage(cli("build", "--select", *CORE_MARTS), workdir, env)
+    core = run_stage(cli("build", "--select", " ".join(CORE_MARTS)), workdir, env)
     size_mb = (workdir / "patientbase.duckdb").stat().st_size / 2**20
     if keep is None:
         shutil.rmtree(workdir, ignore_errors=True)
