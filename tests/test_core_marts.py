@@ -84,3 +84,30 @@ def test_the_dbt_unit_tests_ran_and_passed(clinic15):
     passed = re.search(r"(\d+) unit_test pass", clinic15.build_output)
     assert passed and int(passed.group(1)) >= 2, clinic15.build_output
     assert "unit_test fail" not in clinic15.build_output and "unit_test error" not in clinic15.build_output
+
+
+def test_daily_build_leaves_out_only_unit_tests_and_deep_tests(clinic15):
+    import json
+
+    from patientbase.build import dbt_args
+    from patientbase.config import load_config
+
+    manifest = json.loads((clinic15.root / ".patientbase" / "target" / "manifest.json").read_text())
+    tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test"]
+    staging = [t for t in tests if t["original_file_path"].startswith("models/staging/")]
+    marts = [t for t in tests if t["original_file_path"].startswith("models/marts/")]
+    deep = [t for t in tests if "deep" in t["tags"]]
+    # every staging test re-checks the loader's guarantees; no mart test is skipped by the daily build
+    assert len(staging) >= 30 and all("deep" in t["tags"] for t in staging)
+    assert len(marts) >= 100 and not any("deep" in t["tags"] for t in marts)
+    outside_staging = {t["attached_node"] for t in deep if t not in staging}
+    assert outside_staging == {"model.patient_base.int_persons_rfm_monthly"}
+    cfg = load_config(warehouse=str(clinic15.root / "patientbase.duckdb"))
+    daily, full = dbt_args(cfg, "build"), dbt_args(cfg, "build", all_tests=True)
+    assert daily[-4:] == ["--exclude-resource-type", "unit_test", "--exclude", "tag:deep"]
+    assert "--exclude" not in full and "--exclude-resource-type" not in full
+    # the fixture's build ran with --all-tests: the deep tests ran and passed there
+    import re
+
+    passed = int(re.search(r"(\d+) test pass", clinic15.build_output).group(1))
+    assert passed >= len(tests) - 5, clinic15.build_output  # a few warn-severity tests may warn instead
