@@ -100,7 +100,7 @@
 
 
 {#
-  rfm_quantile_cuts(metric, partition_by=none)
+  rfm_quantile_cuts(metric, metrics, partition_by=none)
   The cut points of one metric's quantile score, one row per partition (or one row): cut_1 .. cut_{N-1},
   where a value scores 1 + the number of cuts it reaches. The score is defined on ranks: with rank()
   worst first (rfm_worst_first(), ties sharing the lowest rank) among n persons and

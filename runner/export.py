@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError, PatientbaseError
-from .load import table_exists
+from .load import q_str, table_exists
 
 #: Characters that make Excel / LibreOffice read a CSV cell as a formula (OWASP "CSV injection").
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -356,8 +356,7 @@ def _copy_csv_with_bom(con, select_sql: str, path: Path, delimiter: str) -> None
     body = tmp.with_name(tmp.name + ".body")
     try:
         con.execute(
-            f"copy ({select_sql}) to '{str(body).replace(chr(39), chr(39) * 2)}' "
-            f"(format csv, header true, delimiter '{delimiter.replace(chr(39), chr(39) * 2)}')"
+            f"copy ({select_sql}) to {q_str(str(body))} (format csv, header true, delimiter {q_str(delimiter)})"
         )
         with tmp.open("wb") as out, body.open("rb") as src:
             out.write("\ufeff".encode("utf-8"))
@@ -413,10 +412,9 @@ def export_segments(con, out_dir: Path, delimiter: str = ";") -> list[tuple[str,
         for segment in sorted(counts):
             safe = re.sub(r"[^a-z0-9_]+", "_", segment.lower())
             path = out_dir / f"segment_{safe}.csv"
-            literal = segment.replace("'", "''")
             _copy_csv_with_bom(
                 con,
-                f"select {', '.join(SEGMENT_COLUMNS)} from _segment_members where _segment = '{literal}' "
+                f"select {', '.join(SEGMENT_COLUMNS)} from _segment_members where _segment = {q_str(segment)} "
                 f"order by total_revenue desc, person_id",
                 path, delimiter,
             )
