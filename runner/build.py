@@ -40,9 +40,11 @@ class BuildResult:
 
 
 def dbt_args(cfg: Config, command: str, as_of: str | None = None, extra: list[str] | None = None,
-             all_tests: bool | None = None) -> list[str]:
+             all_tests: bool | None = None, extra_vars: dict | None = None) -> list[str]:
     project = project_dir()
-    dbt_vars = dict(cfg.vars)
+    # the call list's administrators and capacity come from the config (vars can still override them)
+    dbt_vars = {"call_list_admins": list(cfg.admins), "calls_per_admin": cfg.calls_per_admin, **cfg.vars}
+    dbt_vars.update(extra_vars or {})
     if as_of:
         dbt_vars["as_of_date"] = as_of
     args = [
@@ -67,7 +69,8 @@ def dbt_args(cfg: Config, command: str, as_of: str | None = None, extra: list[st
 
 
 def run_dbt(cfg: Config, command: str = "build", as_of: str | None = None, extra: list[str] | None = None,
-            progress: Callable[[str], None] | None = None, all_tests: bool | None = None) -> BuildResult:
+            progress: Callable[[str], None] | None = None, all_tests: bool | None = None,
+            extra_vars: dict | None = None) -> BuildResult:
     """Run a dbt command in-process; report each finished node through `progress`."""
     from dbt.cli.main import dbtRunner  # imported lazily: dbt takes ~1 s to import
 
@@ -87,7 +90,7 @@ def run_dbt(cfg: Config, command: str = "build", as_of: str | None = None, extra
     previous = os.environ.get(WAREHOUSE_ENV)
     os.environ[WAREHOUSE_ENV] = str(cfg.warehouse_path)  # profiles.yml reads it
     try:
-        result = dbtRunner(callbacks=[on_event]).invoke(dbt_args(cfg, command, as_of, extra, all_tests))
+        result = dbtRunner(callbacks=[on_event]).invoke(dbt_args(cfg, command, as_of, extra, all_tests, extra_vars))
     finally:
         _release_warehouse()
         if previous is None:
@@ -137,4 +140,15 @@ def build(cfg: Config, as_of: str | None = None, select: tuple[str, ...] = (),
             f"dbt build failed: {len(result.failures)} node(s) did not pass:\n{details}\n"
             f"Full log: {cfg.state_path / 'logs' / 'dbt.log'}"
         )
+    return result
+
+
+def build_call_list(cfg: Config, list_date: str | None, admins: list[str], per_admin: int) -> BuildResult:
+    """Rebuild only marts.call_list for another day or capacity (the rest of the warehouse stays)."""
+    result = run_dbt(cfg, "build", extra=["--select", "call_list", "--exclude-resource-type", "unit_test"],
+                     all_tests=True, extra_vars={"call_list_date": list_date, "call_list_admins": admins,
+                                                 "calls_per_admin": per_admin})
+    if not result.success:
+        details = "\n".join(f"  - {f}" for f in result.failures[:10]) or "  (see the dbt log)"
+        raise PatientbaseError(f"The call list could not be built:\n{details}")
     return result

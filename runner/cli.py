@@ -289,7 +289,7 @@ def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping):
 
     click.echo(headline(cfg))
     # the day's work from the warehouse just published: call list, segment files, the owner's report
-    _export_call_list(cfg)
+    _export_call_list(cfg, built=True)
     _export_segments(cfg)
     _report(cfg)
     click.echo(f"Done in {time.perf_counter() - start:.1f} s.")
@@ -339,22 +339,30 @@ def export_call_list(cfg: Config, list_date, admins, calls_per_admin, fmt, out_d
     _export_call_list(cfg, list_date, admins, calls_per_admin, fmt, out_dir)
 
 
-def _export_call_list(cfg: Config, list_date=None, admins=None, calls_per_admin=None, fmt=None, out_dir=None):
-    import datetime as dt
-
-    from .build import parse_date
+def _export_call_list(cfg: Config, list_date=None, admins=None, calls_per_admin=None, fmt=None, out_dir=None,
+                      built: bool = False):
+    """Write marts.call_list; unless `built` (run, right after the build), the model is rebuilt first for
+    the day and capacity asked for, under the warehouse's lock."""
+    from .build import build_call_list, parse_date
     from .export import export_call_list
-    from .warehouse import connect
+    from .warehouse import RunLock, connect
 
-    day = dt.date.fromisoformat(parse_date(list_date, "--date")) if list_date else None
     names = list(cfg.admins)
     if admins:
         names = (names + [f"admin{i}" for i in range(len(names) + 1, admins + 1)])[:admins]
-    with connect(cfg, read_only=True) as con:
-        result = export_call_list(
-            con, Path(out_dir) if out_dir else cfg.exports_path, day, names, calls_per_admin or cfg.calls_per_admin,
-            fmt=fmt or cfg.call_list_format, delimiter=cfg.csv_delimiter, language=cfg.language,
-        )
+    per_admin = calls_per_admin or cfg.calls_per_admin
+    if not cfg.warehouse_path.exists():
+        raise PatientbaseError(f"No warehouse at {cfg.warehouse_path} yet: run `patientbase run --demo` or "
+                               "`patientbase load` and `patientbase build` first.")
+    with RunLock(cfg.warehouse_path):
+        if not built:
+            with progress("Building the call list"):
+                build_call_list(cfg, parse_date(list_date, "--date"), names, per_admin)
+        with connect(cfg, read_only=True) as con:
+            result = export_call_list(
+                con, Path(out_dir) if out_dir else cfg.exports_path, names, per_admin,
+                fmt=fmt or cfg.call_list_format, delimiter=cfg.csv_delimiter, language=cfg.language,
+            )
     click.echo(
         f"Call list for {result.list_date}: {result.rows} calls ({result.persons} patients) of {result.capacity} "
         f"slots, from {result.eligible:,} patients with a call action and nothing against calling -> {result.path}"

@@ -1,7 +1,7 @@
 """Exports people work with: the day's call list and one contact file per RFM segment.
 
-Ranking, capacity, family grouping and the assignment to administrators are one set-based SQL query
-over `marts.call_list_candidates`; Python only writes the result. Every file is written to a
+Ranking, capacity, family grouping and the assignment to administrators are the dbt model
+`marts.call_list`; Python only writes it. Every file is written to a
 temporary name and renamed into place, so a failed export never leaves a half file, and every text
 cell that a spreadsheet could run as a formula is neutralised.
 """
@@ -132,183 +132,35 @@ def write_xlsx(path: Path, header: list[str], rows, sheet: str = "Call list", te
 # The call list
 
 
-def _national_phone_sql(column: str) -> str:
-    """'+79123456789' -> '8 (912) 345-67-89', the way Russian administrators dial; others stay E.164."""
-    return (
-        f"case when {column} like '+7__________' and length({column}) = 12 then "
-        f"'8 (' || substr({column}, 3, 3) || ') ' || substr({column}, 6, 3) || '-' || "
-        f"substr({column}, 9, 2) || '-' || substr({column}, 11, 2) else {column} end"
-    )
-
-
-CALL_LIST_SQL = """
-with
-
-settings as (
-    select cast(? as date) as list_date, cast(? as integer) as admins, cast(? as integer) as per_admin
-),
-
-admins as (
-    select admin_no, admin from (select unnest(?) as admin, generate_subscripts(?, 1) as admin_no)
-),
-
-candidates as (
-    select candidates.*
-    from marts.call_list_candidates as candidates
-    cross join settings
-    -- the exclusions that do not expire come from the mart; the two that do (a recent call, a recent
-    -- refusal) are re-applied for the list's date with the mart's own windows (dbt vars)
-    where candidates.base_exclusion_reason is null
-      and (candidates.called_recently_until is null or settings.list_date > candidates.called_recently_until)
-      and (candidates.refused_recently_until is null or settings.list_date > candidates.refused_recently_until)
-      and candidates.phone_e164 is not null
-),
-
--- family members sharing a phone become one row; it ranks as its most urgent member
-person_ranks as (
-    select person_id, phone_e164,
-           row_number() over (order by priority, expected_value desc, person_id) as person_rank
-    from candidates
-),
-
--- only the phones that make today's list are aggregated (a network has ~10^6 candidates, the list
--- ~10^2 rows): a phone's rank is its best member's rank, so these are the first admins x per_admin
-top_phones as (
-    select ranked_phones.phone_e164
-    from (
-        select phone_e164, row_number() over (order by min(person_rank)) as phone_order
-        from person_ranks
-        group by phone_e164
-    ) as ranked_phones
-    cross join settings
-    where ranked_phones.phone_order <= settings.admins * settings.per_admin
-),
-
-ranked_people as (
-    select candidates.*, person_ranks.person_rank
-    from candidates
-    join person_ranks using (person_id)
-    where candidates.phone_e164 in (select phone_e164 from top_phones)
-),
-
-phones as (
-    select
-        phone_e164,
-        min(person_rank) as phone_rank,
-        count(*) as persons,
-        string_agg(display_name, '; ' order by person_rank) as names,
-        string_agg(case when persons_on_phone > 1 then display_name || ': ' else '' end || action_label_ru, '; ' order by person_rank) as action,
-        string_agg(case when persons_on_phone > 1 then display_name || ': ' else '' end || reason_ru, '; ' order by person_rank) as reason,
-        string_agg(case when persons_on_phone > 1 then display_name || ': ' else '' end || coalesce(offer, ''), '; ' order by person_rank) as offer,
-        max(last_visit_date) as last_visit,
-        string_agg(distinct last_doctor_id, ', ' order by last_doctor_id) as doctor,
-        string_agg(distinct last_specialty, ', ' order by last_specialty) as specialty,
-        min(priority) as priority,
-        sum(expected_value) as expected_value,
-        string_agg(person_id, ',' order by person_rank) as person_ids,
-        string_agg(action_code, ',' order by person_rank) as action_codes,
-        -- the administrator who called the family last keeps it
-        arg_max(last_operator_id, coalesce(last_call_at, timestamp '1900-01-01')) as last_operator_id
-    from (select *, count(*) over (partition by phone_e164) as persons_on_phone from ranked_people)
-    group by phone_e164
-),
-
-capped as (
-    select numbered.*
-    from (select phones.*, row_number() over (order by phone_rank) as list_rank from phones) as numbered
-    cross join settings
-    where numbered.list_rank <= settings.admins * settings.per_admin
-),
-
--- rows whose last caller works today stay with them, up to that administrator's capacity
-sticky as (
-    select capped.list_rank, admins.admin_no,
-           row_number() over (partition by admins.admin_no order by capped.list_rank) as slot
-    from capped
-    join admins on admins.admin = capped.last_operator_id
-),
-
-kept as (
-    select sticky.list_rank, sticky.admin_no from sticky cross join settings where sticky.slot <= settings.per_admin
-),
-
--- every other row takes the next free slot, administrators in turn
-free_slots as (
-    select admins.admin_no, slots.slot
-    from admins
-    cross join settings
-    cross join range(1, 100000) as slots(slot)
-    where slots.slot <= settings.per_admin - (select count(*) from kept where kept.admin_no = admins.admin_no)
-),
-
-numbered_slots as (
-    select admin_no, row_number() over (order by slot, admin_no) as n from free_slots
-),
-
-rest as (
-    select list_rank, row_number() over (order by list_rank) as n
-    from capped where list_rank not in (select list_rank from kept)
-),
-
-assigned as (
-    select list_rank, admin_no from kept
-    union all
-    select rest.list_rank, numbered_slots.admin_no from rest join numbered_slots using (n)
-),
-
-final as (
-    select
-        admins.admin,
-        row_number() over (partition by assigned.admin_no order by capped.list_rank) as position,
-        {phone} as phone,
-        capped.names,
-        capped.action,
-        capped.reason,
-        capped.offer,
-        capped.last_visit,
-        capped.doctor,
-        capped.specialty,
-        capped.priority,
-        round(capped.expected_value, 2) as expected_value,
-        capped.persons,
-        capped.person_ids,
-        capped.action_codes,
-        capped.list_rank
-    from capped
-    join assigned using (list_rank)
-    join admins using (admin_no)
-)
-
-select * from final order by admin, position
-"""
-
-
-def call_list(con, list_date: dt.date | None, admins: list[str], per_admin: int):
-    """The day's call list as (rows, stats): rows are dicts in final order."""
-    if not table_exists(con, "marts", "call_list_candidates"):
-        raise PatientbaseError("The warehouse has no marts.call_list_candidates yet: run `patientbase build` first.")
-    if not admins or per_admin < 1:
-        raise ConfigError("The call list needs at least one administrator and one call each.")
-    as_of = con.execute("select as_of_date from intermediate.int_as_of_date").fetchone()[0]
-    day = list_date or as_of
-    sql = CALL_LIST_SQL.replace("{phone}", _national_phone_sql("capped.phone_e164"))
-    cursor = con.execute(sql, [day, len(admins), per_admin, admins, admins])
+def call_list(con) -> tuple[dt.date | None, list[dict], int]:
+    """The day's list as built by the dbt model marts.call_list: (list date, rows in order, eligible)."""
+    if not table_exists(con, "marts", "call_list"):
+        raise PatientbaseError("The warehouse has no marts.call_list yet: run `patientbase build` first.")
+    cursor = con.execute("select * from marts.call_list order by administrator, slot")
     names = [d[0] for d in cursor.description]
     rows = [dict(zip(names, r)) for r in cursor.fetchall()]
+    day = rows[0]["list_date"] if rows else con.execute(
+        "select as_of_date from intermediate.int_as_of_date").fetchone()[0]
     eligible = con.execute(
         "select count(*) from marts.call_list_candidates where exclusion_reason is null"
     ).fetchone()[0]
     return day, rows, eligible
 
 
-def export_call_list(con, out_dir: Path, list_date: dt.date | None, admins: list[str], per_admin: int,
-                     fmt: str = "csv", delimiter: str = ";", language: str = "ru") -> CallListResult:
-    day, rows, eligible = call_list(con, list_date, admins, per_admin)
+def export_call_list(con, out_dir: Path, admins: list[str], per_admin: int, fmt: str = "csv",
+                     delimiter: str = ";", language: str = "ru") -> CallListResult:
+    """Write marts.call_list as the administrators' file; the list itself is the dbt model's."""
+    day, rows, eligible = call_list(con)
     header = [ru if language == "ru" else en for _, en, ru in CALL_LIST_COLUMNS]
+    suffix = "_ru" if language == "ru" else ""
     values = []
     for row in rows:
-        row = dict(row, call_window=CALL_WINDOW, list_date=day.isoformat(),
-                   list_row_id=f"{day:%Y%m%d}-{row['list_rank']:05d}")
+        row = dict(
+            row, admin=row["administrator"], position=row["slot"], names=row["patient_names"],
+            action=row["action_label" + suffix], reason=row["reason" + suffix], last_visit=row["last_visit_date"],
+            doctor=row["doctors"], specialty=row["specialties"], call_window=CALL_WINDOW,
+            list_date=row["list_date"].isoformat(),
+        )
         values.append([None if key in FILL_IN else row.get(key) for key, _, _ in CALL_LIST_COLUMNS])
     path = out_dir / f"call_list_{day:%Y-%m-%d}.{fmt}"
     if fmt == "csv":
@@ -319,12 +171,11 @@ def export_call_list(con, out_dir: Path, list_date: dt.date | None, admins: list
     else:
         raise ConfigError(f"Unknown call-list format {fmt!r}: use csv or xlsx.")
     by_action: dict[str, int] = {}
+    by_admin: dict[str, int] = {}
     for row in rows:
         for code in row["action_codes"].split(","):
             by_action[code] = by_action.get(code, 0) + 1
-    by_admin: dict[str, int] = {}
-    for row in rows:
-        by_admin[row["admin"]] = by_admin.get(row["admin"], 0) + 1
+        by_admin[row["administrator"]] = by_admin.get(row["administrator"], 0) + 1
     return CallListResult(
         path=path, list_date=day, rows=len(rows), persons=sum(r["persons"] for r in rows),
         capacity=len(admins) * per_admin, eligible=eligible,

@@ -5,7 +5,7 @@
   needs to reach the segment once. Deceased persons are left out: they are no potential.
 -#}
 {%- set settings = patient_base.rfm_settings() -%}
-{%- set daily_calls = (var('call_admins', 1) | int) * (var('calls_per_admin', 50) | int) -%}
+{%- set daily_calls = patient_base.daily_call_capacity() -%}
 
 with
 

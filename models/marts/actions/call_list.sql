@@ -1,0 +1,357 @@
+{#-
+  The day's call list, exactly as `patientbase export call-list` writes it: one row per phone to call,
+  assigned to an administrator's slot. Ranking, capacity, family grouping and assignment live here, so
+  a BI tool, the export and the report see the same list.
+
+  - The list date is var `call_list_date` (default: the as-of date). The exclusions that do not
+    expire come from call_list_candidates; the two that do (a recent call, a recent refusal) are
+    re-applied for the list date with the candidates' own windows.
+  - Persons rank by priority, then expected value (desc), then person id. Family members sharing a
+    phone become one row that ranks as its most urgent member.
+  - Capacity = administrators (var `call_list_admins`) x var `calls_per_admin`.
+  - A row whose last caller works today stays with them, up to that administrator's capacity; every
+    other row takes the next free slot, administrators in turn.
+-#}
+{%- set admins = patient_base.call_list_admins() -%}
+{%- set per_admin = var('calls_per_admin', 50) | int -%}
+{%- set capacity = admins | length * per_admin -%}
+{%- set list_date = var('call_list_date', none) -%}
+
+with
+
+candidates_all as (
+
+    select * from {{ ref('call_list_candidates') }}
+
+),
+
+as_of as (
+
+    select * from {{ ref('int_as_of_date') }}
+
+),
+
+settings as (
+
+    select
+        as_of_date,
+        {% if list_date -%}
+        cast('{{ list_date }}' as date)
+        {%- else -%}
+        as_of_date
+        {%- endif %} as list_date
+    from as_of
+
+),
+
+administrators as (
+
+    {% for name in admins -%}
+    select
+        cast({{ loop.index }} as {{ dbt.type_int() }}) as admin_no,
+        cast({{ patient_base.sql_string(name) }} as {{ dbt.type_string() }}) as administrator
+    {% if not loop.last %}union all
+    {% endif -%}
+    {%- endfor %}
+
+),
+
+slot_numbers as (
+
+    select cast(generated_number as {{ dbt.type_int() }}) as slot
+    from ({{ dbt.generate_series(per_admin) }}) as series
+
+),
+
+candidates as (
+
+    select candidates_all.*
+    from candidates_all
+    cross join settings
+    where candidates_all.base_exclusion_reason is null
+        and candidates_all.phone_e164 is not null
+        and (
+            candidates_all.called_recently_until is null
+            or settings.list_date > candidates_all.called_recently_until
+        )
+        and (
+            candidates_all.refused_recently_until is null
+            or settings.list_date > candidates_all.refused_recently_until
+        )
+
+),
+
+person_ranks as (
+
+    select
+        person_id,
+        phone_e164,
+        row_number() over (order by priority, expected_value desc, person_id) as person_rank
+    from candidates
+
+),
+
+-- a phone ranks as its best member; only the phones that make the list are aggregated (a network has
+-- ~10^6 candidates, a list ~10^2 rows)
+phone_ranks as (
+
+    select
+        phone_e164,
+        min(person_rank) as phone_rank
+    from person_ranks
+    group by phone_e164
+
+),
+
+listed_phones as (
+
+    select
+        phone_e164,
+        phone_rank,
+        row_number() over (order by phone_rank) as list_rank
+    from phone_ranks
+
+),
+
+capped_phones as (
+
+    select * from listed_phones where list_rank <= {{ capacity }}
+
+),
+
+people as (
+
+    select
+        candidates.*,
+        person_ranks.person_rank,
+        capped_phones.list_rank,
+        count(*) over (partition by candidates.phone_e164) as persons_on_phone
+    from candidates
+    inner join person_ranks
+        on candidates.person_id = person_ranks.person_id
+    inner join capped_phones
+        on candidates.phone_e164 = capped_phones.phone_e164
+
+),
+
+people_labelled as (
+
+    select
+        *,
+        case when persons_on_phone > 1 then display_name || ': ' else '' end as name_prefix
+    from people
+
+),
+
+-- the administrator who called the family last keeps it
+last_callers as (
+
+    select
+        phone_e164,
+        last_operator_id
+    from (
+        select
+            phone_e164,
+            last_operator_id,
+            row_number() over (
+                partition by phone_e164
+                order by
+                    case when last_call_at is null then 1 else 0 end,
+                    last_call_at desc,
+                    person_rank
+            ) as caller_rank
+        from people
+    ) as callers
+    where caller_rank = 1
+
+),
+
+-- a family row is about its most urgent member's action
+lead_actions as (
+
+    select
+        phone_e164,
+        action_code
+    from (
+        select
+            phone_e164,
+            action_code,
+            row_number() over (partition by phone_e164 order by person_rank) as member_rank
+        from people
+    ) as members
+    where member_rank = 1
+
+),
+
+phone_doctors as (
+
+    select distinct phone_e164, last_doctor_id from people where last_doctor_id is not null
+
+),
+
+phone_specialties as (
+
+    select distinct phone_e164, last_specialty from people where last_specialty is not null
+
+),
+
+doctors as (
+
+    select
+        phone_e164,
+        {{ dbt.listagg('last_doctor_id', "', '", 'order by last_doctor_id') }} as doctors
+    from phone_doctors
+    group by phone_e164
+
+),
+
+specialties as (
+
+    select
+        phone_e164,
+        {{ dbt.listagg('last_specialty', "', '", 'order by last_specialty') }} as specialties
+    from phone_specialties
+    group by phone_e164
+
+),
+
+phones as (
+
+    select
+        phone_e164,
+        min(list_rank) as list_rank,
+        count(*) as persons,
+        {{ dbt.listagg('display_name', "'; '", 'order by person_rank') }} as patient_names,
+        {{ dbt.listagg('person_id', "','", 'order by person_rank') }} as person_ids,
+        {{ dbt.listagg('action_code', "','", 'order by person_rank') }} as action_codes,
+        {{ dbt.listagg("name_prefix || action_label", "'; '", 'order by person_rank') }} as action_label,
+        {{ dbt.listagg("name_prefix || action_label_ru", "'; '", 'order by person_rank') }} as action_label_ru,
+        {{ dbt.listagg("name_prefix || reason", "'; '", 'order by person_rank') }} as reason,
+        {{ dbt.listagg("name_prefix || reason_ru", "'; '", 'order by person_rank') }} as reason_ru,
+        {{ dbt.listagg("name_prefix || coalesce(offer, '')", "'; '", 'order by person_rank') }} as offer,
+        max(last_visit_date) as last_visit_date,
+        min(priority) as priority,
+        sum(expected_value) as expected_value
+    from people_labelled
+    group by phone_e164
+
+),
+
+-- rows whose last caller works today stay with them, up to that administrator's capacity
+sticky as (
+
+    select
+        phones.list_rank,
+        administrators.admin_no,
+        row_number() over (partition by administrators.admin_no order by phones.list_rank) as sticky_slot
+    from phones
+    inner join last_callers
+        on phones.phone_e164 = last_callers.phone_e164
+    inner join administrators
+        on last_callers.last_operator_id = administrators.administrator
+
+),
+
+kept as (
+
+    select list_rank, admin_no from sticky where sticky_slot <= {{ per_admin }}
+
+),
+
+kept_per_admin as (
+
+    select
+        administrators.admin_no,
+        count(kept.list_rank) as kept_rows
+    from administrators
+    left join kept
+        on administrators.admin_no = kept.admin_no
+    group by administrators.admin_no
+
+),
+
+-- every other row takes the next free slot, administrators in turn
+free_slots as (
+
+    select
+        kept_per_admin.admin_no,
+        row_number() over (order by slot_numbers.slot, kept_per_admin.admin_no) as free_order
+    from kept_per_admin
+    cross join slot_numbers
+    where slot_numbers.slot <= {{ per_admin }} - kept_per_admin.kept_rows
+
+),
+
+rest as (
+
+    select
+        phones.list_rank,
+        row_number() over (order by phones.list_rank) as free_order
+    from phones
+    left join kept
+        on phones.list_rank = kept.list_rank
+    where kept.list_rank is null
+
+),
+
+assigned as (
+
+    select list_rank, admin_no from kept
+    union all
+    select
+        rest.list_rank,
+        free_slots.admin_no
+    from rest
+    inner join free_slots
+        on rest.free_order = free_slots.free_order
+
+),
+
+final as (
+
+    select
+        settings.list_date,
+        administrators.administrator,
+        cast(
+            row_number() over (partition by assigned.admin_no order by phones.list_rank)
+            as {{ dbt.type_int() }}
+        ) as slot,
+        cast(phones.list_rank as {{ dbt.type_int() }}) as list_rank,
+        {{ patient_base.list_row_id('settings.list_date', 'phones.list_rank') }} as list_row_id,
+        {{ patient_base.national_phone('phones.phone_e164') }} as phone,
+        phones.phone_e164,
+        cast(phones.persons as {{ dbt.type_int() }}) as persons,
+        phones.person_ids,
+        phones.patient_names,
+        lead_actions.action_code,
+        phones.action_codes,
+        phones.action_label,
+        phones.action_label_ru,
+        phones.reason,
+        phones.reason_ru,
+        phones.offer,
+        phones.last_visit_date,
+        doctors.doctors,
+        specialties.specialties,
+        cast(phones.priority as {{ dbt.type_int() }}) as priority,
+        cast(phones.expected_value as {{ patient_base.type_money() }}) as expected_value,
+        cast({{ admins | length }} as {{ dbt.type_int() }}) as administrators_on_duty,
+        cast({{ per_admin }} as {{ dbt.type_int() }}) as calls_per_admin,
+        cast({{ capacity }} as {{ dbt.type_int() }}) as capacity,
+        settings.as_of_date
+    from phones
+    inner join assigned
+        on phones.list_rank = assigned.list_rank
+    inner join administrators
+        on assigned.admin_no = administrators.admin_no
+    inner join lead_actions
+        on phones.phone_e164 = lead_actions.phone_e164
+    left join doctors
+        on phones.phone_e164 = doctors.phone_e164
+    left join specialties
+        on phones.phone_e164 = specialties.phone_e164
+    cross join settings
+
+)
+
+select * from final
