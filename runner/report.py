@@ -27,7 +27,7 @@ from .report_texts import DAYS, LANGUAGES, MONTHS, NOUNS, SHORT_DAYS, SHORT_MONT
 from .warehouse import connect
 
 #: Marts the report cannot do without; the call-list marts are optional (conditional sections).
-REQUIRED_MARTS = ("kpi_monthly", "dim_patients", "cohort_revenue", "cohort_retention", "rfm_scores",
+REQUIRED_MARTS = ("kpi_headline", "kpi_monthly", "dim_patients", "cohort_revenue", "cohort_retention", "rfm_scores",
                   "rfm_segment_summary", "rfm_segment_migration", "channel_ltv")
 
 CURRENCY_SYMBOLS = {"RUB": "₽", "USD": "$", "EUR": "€", "GBP": "£", "KZT": "₸", "UAH": "₴", "BYN": "Br",
@@ -205,6 +205,8 @@ class ReportBuilder:
         self.daily_calls = daily_calls  # the call list's capacity: administrators x calls each
         self.t = TEXTS[lang]
         self.not_shown: list[str] = []
+        # the headline figures, each defined once in marts.kpi_headline
+        self.headline = {k: v[0] for k, v in _columns(con, "select * from marts.kpi_headline").items()}
 
     # -- plotly plumbing ------------------------------------------------------------------------------
 
@@ -226,73 +228,25 @@ class ReportBuilder:
 
     def tiles(self) -> list[Tile]:
         t, f = self.t, self.fmt
-        row = {k: v[0] for k, v in _columns(self.con, """
-            with
-
-            months as (
-                select
-                    *,
-                    row_number() over (partition by is_complete_month order by month desc) as months_back
-                from marts.kpi_monthly
-            ),
-
-            last_year as (select * from months where is_complete_month and months_back <= 12),
-
-            last_month as (select * from months where is_complete_month and months_back = 1),
-
-            base as (
-                select
-                    count(*) filter (where lifecycle_status not in ('lost', 'deceased')) as active_patients,
-                    count(*) as patients_with_visits
-                from marts.dim_patients
-                where completed_visits > 0
-            ),
-
-            ltv as (
-                select
-                    sum(ltv_12m * patients_12m) / nullif(sum(patients_12m), 0) as ltv_12m,
-                    sum(patients_12m) as patients_12m
-                from marts.channel_ltv
-            )
-
-            select
-                base.active_patients,
-                base.patients_with_visits,
-                (select sum(repeat_revenue) / nullif(sum(revenue), 0) from last_year) as repeat_share,
-                (select sum(revenue) / nullif(sum(completed_visits), 0) from last_year) as avg_check,
-                (select min(month) from last_year) as period_start,
-                (select max(month) from last_year) as period_end,
-                ltv.ltv_12m,
-                ltv.patients_12m,
-                (select churn_rate from last_month) as churn_rate,
-                (select churned_patients from last_month) as churned_patients,
-                (select active_base_patients from last_month) as churn_base,
-                (select month from last_month) as churn_month
-            from base
-            cross join ltv
-        """).items()}
+        row = self.headline
         period = "—"
         if row["period_start"] is not None:
             period = f"{SHORT_MONTHS[self.lang][row['period_start'].month - 1]} {row['period_start'].year} – " \
                      f"{SHORT_MONTHS[self.lang][row['period_end'].month - 1]} {row['period_end'].year}"
         tiles = [
             Tile(t["tile_active"], f.number(row["active_patients"]),
-                 t["tile_active_note"].format(base=f.number(row["patients_with_visits"]))),
-            Tile(t["tile_repeat"], f.pct(row["repeat_share"]), t["tile_repeat_note"].format(period=period)),
-            Tile(t["tile_check"], f.money(row["avg_check"]), t["tile_check_note"]),
+                 t["tile_active_note"].format(base=f.number(row["persons_with_visits"]))),
+            Tile(t["tile_repeat"], f.pct(row["repeat_revenue_share_12m"]), t["tile_repeat_note"].format(period=period)),
+            Tile(t["tile_check"], f.money(row["avg_check_12m"]), t["tile_check_note"]),
             Tile(t["tile_ltv"], f.money(row["ltv_12m"]),
-                 t["tile_ltv_note"].format(patients=f.number(row["patients_12m"]))),
+                 t["tile_ltv_note"].format(patients=f.number(row["ltv_patients_12m"]))),
             Tile(t["tile_churn"], f.pct(row["churn_rate"]),
                  t["tile_churn_note"].format(month=f.month(row["churn_month"]), churned=f.number(row["churned_patients"]),
-                                             base=f.number(row["churn_base"]))),
+                                             base=f.number(row["churn_base_patients"]))),
         ]
-        if table_exists(self.con, "marts", "base_potential"):
-            potential = {k: v[0] for k, v in _columns(self.con, """
-                select sum(potential_revenue) as potential_revenue, sum(expected_returns) as expected_returns
-                from marts.base_potential
-            """).items()}
-            tiles.append(Tile(t["tile_potential"], f.money(potential["potential_revenue"], short=True),
-                              t["tile_potential_note"].format(returns=f.number(potential["expected_returns"]))))
+        if row["potential_revenue"] is not None and table_exists(self.con, "marts", "base_potential"):
+            tiles.append(Tile(t["tile_potential"], f.money(row["potential_revenue"], short=True),
+                              t["tile_potential_note"].format(returns=f.number(row["expected_returns"]))))
         return tiles
 
     # -- revenue --------------------------------------------------------------------------------------
@@ -520,19 +474,8 @@ class ReportBuilder:
         data = _columns(self.con, f"""
             with
 
-            ranked_persons as (
-                select
-                    total_revenue,
-                    row_number() over (order by total_revenue desc) as position,
-                    count(*) over () as persons
-                from marts.dim_patients
-                where completed_visits > 0
-            ),
-
             pareto as (
-                select cast(sum(total_revenue) filter (where position <= ceiling(0.15 * persons))
-                            / nullif(sum(total_revenue), 0) as double) as top_15_share
-                from ranked_persons
+                select cast(top15_revenue_share_all_time as double) as top_15_share from marts.kpi_headline
             ),
 
             segments as (
@@ -995,7 +938,7 @@ def write_report(cfg: Config, out: str | os.PathLike | None = None, lang: str | 
         admins, per_admin = getattr(cfg, "admins", None), getattr(cfg, "calls_per_admin", None)
         builder = ReportBuilder(con, lang, Fmt(lang, cfg.currency),
                                 daily_calls=len(admins) * per_admin if admins and per_admin else None)
-        as_of = con.execute("select max(as_of_date) from marts.dim_patients").fetchone()[0]
+        as_of = builder.headline["as_of_date"]
         tiles = builder.tiles()
         sections = builder.sections()
     html = render(cfg, lang, as_of, tiles, sections, builder.not_shown)

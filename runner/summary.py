@@ -1,4 +1,8 @@
-"""The short human summary printed after a run: what is in the warehouse and where it is."""
+"""The short human summary printed after a run: what is in the warehouse and where it is.
+
+Every figure is read from the marts (`marts.kpi_headline` holds the headline figures, each defined
+once with its period); this module only formats them.
+"""
 
 from __future__ import annotations
 
@@ -7,82 +11,63 @@ from .load import table_exists
 from .warehouse import connect
 
 
+def _share(value) -> str:
+    return "—" if value is None else f"{float(value):.1%}"
+
+
+def _money(value, currency: str) -> str:
+    return "—" if value is None else f"{float(value):,.2f} {currency}"
+
+
 def headline(cfg: Config) -> str:
     with connect(cfg, read_only=True) as con:
-        patients, valid_phones = con.execute(
-            "select count(*), count(*) filter (where phone_status = 'valid') from staging.stg_mis__patients"
-        ).fetchone()
-        completed, first_visit, last_visit = con.execute(
-            "select count(*), min(visit_date), max(visit_date) from staging.stg_mis__visits where is_completed"
-        ).fetchone()
-        revenue, refunds = con.execute(
-            "select coalesce(sum(amount), 0), coalesce(-sum(amount) filter (where is_refund), 0) "
-            "from staging.stg_mis__payments"
-        ).fetchone()
+        figures = None
+        if table_exists(con, "marts", "kpi_headline"):
+            cursor = con.execute("select * from marts.kpi_headline")
+            names = [d[0] for d in cursor.description]
+            row = cursor.fetchone()
+            figures = dict(zip(names, row)) if row else None
         models = con.execute(
             "select table_schema, count(*) from information_schema.tables "
             "where table_schema in ('staging', 'intermediate', 'marts') group by 1 order by 1"
         ).fetchall()
         rejects = con.execute("select count(*) from raw.load_rejects").fetchone()[0] if table_exists(con, "raw", "load_rejects") else 0
-        figures = _figures(con) if table_exists(con, "marts", "rfm_segment_summary") else None
-    lines = [
-        "",
-        f"Warehouse: {cfg.warehouse_path}",
-        f"  patients (cards)   {patients:>14,}   with a valid phone: {valid_phones:,}",
-        f"  completed visits   {completed:>14,}   from {first_visit} to {last_visit}",
-        f"  net revenue        {revenue:>14,.2f} {cfg.currency}   (refunds {refunds:,.2f})",
-        "  built: " + ", ".join(f"{n} in {schema}" for schema, n in models),
-    ]
+    lines = ["", f"Warehouse: {cfg.warehouse_path}"]
+    if figures:
+        lines += [
+            f"  patients (cards)   {figures['patient_cards']:>14,}   with a valid phone: {figures['cards_with_valid_phone']:,}",
+            f"  completed visits   {figures['completed_visits_all_time']:>14,}   from {figures['first_visit_date'] or '—'} "
+            f"to {figures['last_visit_date'] or '—'}",
+            f"  net revenue        {_money(figures['net_revenue_all_time'], cfg.currency):>18}   "
+            f"(refunds {_money(figures['refunds_all_time'], cfg.currency)}), all time",
+        ]
+    lines.append("  built: " + ", ".join(f"{n} in {schema}" for schema, n in models))
     if rejects:
         lines.append(f"  load problems: {rejects:,} rows in raw.load_rejects")
     if figures:
-        lines += ["", f"Headline figures as of {figures['as_of']}:"] + [f"  {line}" for line in figures["lines"]]
+        lines += ["", f"Headline figures as of {figures['as_of_date']}:"] + [f"  {line}" for line in _figure_lines(figures)]
     return "\n".join(lines)
 
 
-def _figures(con) -> dict:
-    """The owner's first questions, answered from the marts."""
-    as_of = con.execute("select as_of_date from intermediate.int_as_of_date").fetchone()[0]
-    revenue, repeat = con.execute(
-        "select coalesce(sum(revenue), 0), coalesce(sum(repeat_revenue), 0) from marts.kpi_monthly"
-    ).fetchone()
-    base, sleeping, lost = con.execute(
-        """
-        select count(*),
-               count(*) filter (where lifecycle_status = 'sleeping'),
-               count(*) filter (where lifecycle_status = 'lost')
-        from marts.dim_patients where completed_visits > 0
-        """
-    ).fetchone()
-    top = con.execute(
-        """
-        select coalesce(segment_label_en, segment), share_of_patients, share_of_revenue
-        from marts.rfm_segment_summary where patients > 0 order by revenue desc limit 1
-        """
-    ).fetchone()
-    pareto = con.execute(
-        """
-        with ranked as (
-            select total_revenue,
-                   row_number() over (order by total_revenue desc) as position,
-                   count(*) over () as persons,
-                   sum(total_revenue) over () as revenue
-            from marts.dim_patients where completed_visits > 0
-        )
-        select coalesce(sum(total_revenue) / nullif(max(revenue), 0), 0)
-        from ranked where position <= ceiling(0.15 * persons)
-        """
-    ).fetchone()[0]
+def _figure_lines(f: dict) -> list[str]:
+    """The owner's first questions, each with its period."""
+    period = "no complete month yet"
+    if f["period_start"] is not None:
+        period = f"{f['period_start']:%Y-%m} – {f['period_end']:%Y-%m}, {f['months_in_period']} complete months"
     lines = [
-        f"repeat revenue          {float(repeat) / float(revenue) if revenue else 0:>6.1%} of net revenue (visits after the first, and advances)",
-        f"top 15% of patients     {float(pareto):>6.1%} of net revenue",
+        f"repeat revenue          {_share(f['repeat_revenue_share_12m']):>6} of net revenue ({period}; visits after "
+        "the first, and advances)",
+        f"top 15% of patients     {_share(f['top15_revenue_share_all_time']):>6} of net revenue (all time)",
     ]
-    if top:
+    if f["top_segment"]:
         lines.append(
-            f"top segment             {top[0]}: {float(top[1]):.1%} of patients bring {float(top[2]):.1%} of revenue"
+            f"top segment             {f['top_segment_label_en'] or f['top_segment']}: "
+            f"{_share(f['top_segment_share_of_patients'])} of patients bring {_share(f['top_segment_share_of_revenue'])} "
+            "of revenue (all time)"
         )
-    if base:
+    if f["persons_with_visits"]:
         lines.append(
-            f"sleeping base           {sleeping / base:>6.1%} sleeping + {lost / base:.1%} lost of {base:,} patients with visits"
+            f"sleeping base           {_share(f['sleeping_share']):>6} sleeping + {_share(f['lost_share'])} lost of "
+            f"{f['persons_with_visits']:,} patients with visits (as of {f['as_of_date']})"
         )
-    return {"as_of": as_of, "lines": lines}
+    return lines

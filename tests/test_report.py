@@ -196,6 +196,8 @@ STAND_INS = [
     ) as potential(segment, segment_label_ru, segment_label_en, patients, reactivation_rate, expected_returns, avg_check,
                    potential_revenue)
     """,
+    # the tile reads the headline mart, which sums base_potential
+    "update marts.kpi_headline set potential_revenue = 5060.00, expected_returns = 0.72",
 ]
 
 
@@ -280,7 +282,7 @@ def test_report_without_a_built_warehouse_says_what_to_do(ws):
     assert "No warehouse at" in result.output and "patientbase run --demo" in result.output
     ws.invoke("load", str(ws.copy_fixture("clinic15")))
     result = ws.invoke("report", expect=1)
-    assert "has no marts.kpi_monthly" in result.output and "run `patientbase build`" in result.output
+    assert "has no marts.kpi_headline, marts.kpi_monthly" in result.output and "run `patientbase build`" in result.output
     assert not (ws.root / "exports" / "report.html").exists()
 
 
