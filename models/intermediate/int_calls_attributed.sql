@@ -27,7 +27,7 @@ persons as (
 
 visits as (
 
-    select * from {{ ref('fct_visits') }}
+    select * from {{ ref('int_visits_sequenced') }}
 
 ),
 

@@ -5,7 +5,8 @@
   revenue or visit included with zeros. cohort_revenue(_sliced) and cohort_retention(_sliced) read it.
 
   Set-based at any size: persons are summed to the finest cut (cohort x channel x specialty x month)
-  first; the grid is then built per cohort from a bounded number spine, never persons x months.
+  first; the grid is then built per cohort from the calendar's month numbers (int_months), never
+  persons x months.
 -#}
 with
 
@@ -21,9 +22,10 @@ as_of as (
 
 ),
 
+-- the calendar's month numbers are the grid's spine: no cohort is older than the calendar
 month_offsets as (
 
-    {{ patient_base.cohort_month_offsets() }}
+    select month_offset from {{ ref('int_months') }}
 
 ),
 

@@ -1,32 +1,32 @@
 {#-
   One row per person (with at least one completed visit) and month since their first completed visit
   in which they had a completed visit or a payment: the sparse person-level base of every cohort view
-  and of the monthly patient flow. Reads the core marts, where the person's cohort month, acquisition
-  channel and first specialty are defined once.
+  and of the monthly patient flow. Reads int_persons_profiled, where the person's cohort month,
+  acquisition channel and first specialty are defined once (dim_patients shows the same).
 
   Months are counted between first-of-month dates (cohort month = month of the first completed
   visit). Revenue is net payments by payment month (refunds subtract); a payment dated before the
   cohort month (an advance paid before the first visit) counts in month 0, so a cohort's revenue
   always sums to its members' net revenue. Payments and visits after the as-of date are already left
-  out by the core marts.
+  out by int_visits_sequenced and int_payments_resolved.
 -#}
 with
 
 patients as (
 
-    select * from {{ ref('dim_patients') }}
+    select * from {{ ref('int_persons_profiled') }}
 
 ),
 
 visits as (
 
-    select * from {{ ref('fct_visits') }}
+    select * from {{ ref('int_visits_sequenced') }}
 
 ),
 
 payments as (
 
-    select * from {{ ref('fct_payments') }}
+    select * from {{ ref('int_payments_resolved') }}
 
 ),
 

@@ -20,15 +20,9 @@ person_months as (
 
 ),
 
-as_of as (
+calendar as (
 
-    select * from {{ ref('int_as_of_date') }}
-
-),
-
-month_offsets as (
-
-    {{ patient_base.cohort_month_offsets() }}
+    select * from {{ ref('int_months') }}
 
 ),
 
@@ -43,25 +37,12 @@ active_months as (
 
 ),
 
-observation as (
-
-    select
-        min(active_months.activity_month) as first_month,
-        {{ patient_base.last_observed_month('as_of.as_of_date') }} as last_observed_month
-    from as_of
-    cross join active_months
-    group by as_of.as_of_date
-
-),
-
+-- the calendar from the first month with a completed visit (a payment alone opens no flow)
 months as (
 
-    select
-        cast({{ dbt.dateadd('month', 'month_offsets.month_offset', 'observation.first_month') }} as date) as month
-    from observation
-    inner join month_offsets
-        on month_offsets.month_offset
-            <= {{ dbt.datediff('observation.first_month', 'observation.last_observed_month', 'month') }}
+    select calendar.month
+    from calendar
+    where calendar.month >= (select min(active_months.activity_month) from active_months)
 
 ),
 

@@ -3,8 +3,9 @@
   place so the rules themselves (int_persons_action_matched) are a readable `case` over one row and
   can be unit-tested. Nothing here decides an action.
 
-  Contact facts come from dim_patients (can_call, can_message, next_scheduled_at, lifecycle_status,
-  avg_check) and rfm_scores (segment), so the call list agrees with the core marts.
+  Contact facts come from int_persons_profiled (can_call, can_message, next_scheduled_at,
+  lifecycle_status, avg_check; dim_patients shows the same) and int_persons_scored_rfm (segment, as in
+  rfm_scores), so the call list agrees with the core marts.
 -#}
 {%- set factor = var('churn_interval_factor', 1.5) -%}
 {%- set episode_gap_days = var('churn_episode_gap_days', 14) | int -%}
@@ -13,13 +14,33 @@ with
 
 patients as (
 
-    select * from {{ ref('dim_patients') }}
+    select * from {{ ref('int_persons_profiled') }}
+
+),
+
+rfm_scored as (
+
+    select * from {{ ref('int_persons_scored_rfm') }}
+
+),
+
+rfm_segments as (
+
+    select * from {{ ref('rfm_segments') }}
 
 ),
 
 rfm as (
 
-    select * from {{ ref('rfm_scores') }}
+    select
+        rfm_scored.person_id,
+        rfm_scored.segment,
+        rfm_segments.label_en as segment_label_en,
+        rfm_segments.label_ru as segment_label_ru
+    from rfm_scored
+    left join rfm_segments
+        on rfm_scored.segment = rfm_segments.segment
+        and rfm_segments.rfm_scale = {{ patient_base.rfm_settings().scale }}
 
 ),
 

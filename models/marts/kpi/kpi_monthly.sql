@@ -1,7 +1,7 @@
 {#-
-  One row per calendar month from the first month with a completed visit (or a payment, if one came
-  earlier) to the last month observed before the as-of date; a month the as-of date cuts in two is
-  included and flagged is_complete_month = false.
+  One row per month of the calendar int_months: from the first month with a completed visit (or a
+  payment, if one came earlier) to the last month observed before the as-of date; a month the as-of
+  date cuts in two is included and flagged is_complete_month = false.
 -#}
 with
 
@@ -13,25 +13,19 @@ patient_flow as (
 
 visits as (
 
-    select * from {{ ref('fct_visits') }}
+    select * from {{ ref('int_visits_sequenced') }}
 
 ),
 
 payments as (
 
-    select * from {{ ref('fct_payments') }}
+    select * from {{ ref('int_payments_resolved') }}
 
 ),
 
-as_of as (
+months as (
 
-    select * from {{ ref('int_as_of_date') }}
-
-),
-
-month_offsets as (
-
-    {{ patient_base.cohort_month_offsets() }}
+    select * from {{ ref('int_months') }}
 
 ),
 
@@ -58,43 +52,11 @@ revenue_monthly as (
 
 ),
 
-activity_months as (
-
-    select month from visits_monthly
-    union all
-    select month from revenue_monthly
-
-),
-
-observation as (
-
-    select
-        min(activity_months.month) as first_month,
-        {{ patient_base.last_observed_month('as_of.as_of_date') }} as last_observed_month,
-        as_of.as_of_date
-    from as_of
-    cross join activity_months
-    group by as_of.as_of_date
-
-),
-
-months as (
-
-    select
-        cast({{ dbt.dateadd('month', 'month_offsets.month_offset', 'observation.first_month') }} as date) as month,
-        observation.as_of_date
-    from observation
-    inner join month_offsets
-        on month_offsets.month_offset
-            <= {{ dbt.datediff('observation.first_month', 'observation.last_observed_month', 'month') }}
-
-),
-
 joined as (
 
     select
         months.month,
-        cast({{ dbt.dateadd('month', 1, 'months.month') }} as date) <= months.as_of_date as is_complete_month,
+        months.is_complete_month,
         coalesce(patient_flow.new_patients, 0) as new_patients,
         coalesce(patient_flow.returning_patients, 0) as returning_patients,
         coalesce(patient_flow.active_patients, 0) as active_patients,
