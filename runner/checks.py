@@ -56,7 +56,9 @@ _GX_SEVERITY = {ERROR: "critical", WARN: "warning"}
 
 #: Marts a call list is made from: everyone they ask to call must be callable. Checked once built;
 #: a call list mart under another name is one more entry here.
-CALL_LIST_MARTS = ("marts.call_list_candidates", "marts.patient_next_action")
+CALL_LIST_MARTS = ("marts.call_list_candidates", "marts.patient_next_action", "marts.call_list")
+#: marts.call_list is one row per phone; its persons are listed in person_ids
+LISTED_PERSONS = "(select trim(unnest(string_split(person_ids, ','))) as person_id from marts.call_list)"
 
 #: exclusion_reason values that keep a candidate off every call list (as `patientbase export
 #: call-list` applies them); any other reason is time-based and may lapse by the list date.
@@ -483,14 +485,14 @@ def mart_suites(catalog: dict[str, set[str]]) -> list[Suite]:
             suites.append(Suite(mart, mart, tuple(rules), requires=(mart, "marts.fct_payments")))
     # skipped (and named in the summary) until the mart is built
     suites += [
-        call_list_suite(mart, catalog.get(mart, set()), opted_out)
+        call_list_suite(mart, catalog.get(mart, set()), opted_out,
+                        LISTED_PERSONS if mart == "marts.call_list" else None)
         for mart in CALL_LIST_MARTS
-        if mart not in catalog or "person_id" in catalog[mart]
     ]
     return suites
 
 
-def call_list_suite(mart: str, columns: set[str], opted_out: str) -> Suite:
+def call_list_suite(mart: str, columns: set[str], opted_out: str, relation: str | None = None) -> Suite:
     """Nobody the call list asks to call may be someone who must not be called: a person whose card
     says do-not-call or deceased (raw.patients, any card of the person), or whom dim_patients does not
     find callable (no valid phone). Rows with another channel (message, none), or excluded for good
@@ -502,7 +504,7 @@ def call_list_suite(mart: str, columns: set[str], opted_out: str) -> Suite:
         to_call.append(f"coalesce(listed.exclusion_reason, '') not in ({_sql_set(HARD_EXCLUSIONS)})")
     calls_only = " and ".join(to_call)
     from_sql = (
-        f"{mart} as listed left join marts.dim_patients as persons on listed.person_id = persons.person_id "
+        f"{relation or mart} as listed left join marts.dim_patients as persons on listed.person_id = persons.person_id "
         f"left join {opted_out} as flags on listed.person_id = flags.person_id"
     )
     return Suite(

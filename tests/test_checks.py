@@ -196,6 +196,15 @@ def test_call_list_candidates_keep_the_deceased_off_the_list(copy15, reason, exp
     assert row[:2] == ("1", "FAIL") if expect else row[:2] == ("0", "pass")
 
 
+@pytest.mark.parametrize("listed, expect", [("P01", 0), ("P01,P14", 1)])
+def test_nobody_on_the_day_s_list_who_may_not_be_called(copy15, listed, expect):
+    # marts.call_list is one row per phone; every person in person_ids is checked (P14 opted out)
+    execute(copy15, f"create or replace table marts.call_list as select '{listed}' as person_ids")
+    result = copy15.invoke("check", expect=expect)
+    row = outcomes(result.output)[("marts.call_list", "nobody to call has opted out, died or lacks a valid phone")]
+    assert row[:2] == ("1", "FAIL") if expect else row[:2] == ("0", "pass")
+
+
 def test_check_before_build_runs_the_raw_suites_only(ws):
     ws.invoke("load", str(ws.copy_fixture("clinic15")))
     result = ws.invoke("check")

@@ -1,6 +1,6 @@
 {#-
   Next best offer, step 2: one row per person who has one. From the categories of the person's last
-  completed visit (A), the category B with the highest probability in service_transitions that the
+  completed visit (A), the category B with the highest probability in int_service_transitions that the
   person has not had in the last `transition_window_days` days, among transitions resting on at least
   `transition_min_from_visits` visits and with a probability of at least `offer_min_probability`.
   Ties go to the transition with more followed visits, then to the category code. A person whose last
@@ -20,7 +20,7 @@ transition_visits as (
 
 transitions as (
 
-    select * from {{ ref('service_transitions') }}
+    select * from {{ ref('int_service_transitions') }}
 
 ),
 
