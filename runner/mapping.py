@@ -26,7 +26,8 @@ BUILTIN_DIR = Path(__file__).resolve().parent / "mappings"
 
 FORMAT_KEYS = {"encoding", "delimiter", "quote", "decimal_separator", "date_formats", "timestamp_formats",
                "true_values", "false_values"}
-TABLE_KEYS = FORMAT_KEYS | {"file", "columns", "values", "constants", "mode", "sheet"}
+TABLE_KEYS = FORMAT_KEYS | {"file", "columns", "values", "constants", "mode", "sheet", "header", "names", "filter",
+                            "max_record_lines", "max_field_chars"}
 
 ISO_DATE = ("%Y-%m-%d",)
 ISO_TIMESTAMPS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
@@ -61,6 +62,15 @@ class TableMapping:
     constants: dict[str, str] = field(default_factory=dict)
     mode: str = "full"
     sheet: str | None = None
+    #: Canonical column -> SQL expression over the export's columns (`expr:`), or a flag that is true
+    #: when the named export column is not empty (`nonempty:`), already written as SQL.
+    exprs: dict[str, str] = field(default_factory=dict)
+    #: The file has no header: its columns, in order (`header: false` + `names:`).
+    names: tuple[str, ...] | None = None
+    #: SQL condition over the export's columns: rows where it is not true are skipped (and counted).
+    row_filter: str | None = None
+    max_record_lines: int = 20
+    max_field_chars: int = 20_000
     lines: dict[str, int] = field(default_factory=dict)  # "columns.<name>" -> line in the mapping file
 
     def export_names(self, column: str) -> tuple[str, ...]:
@@ -145,13 +155,26 @@ def _parse(data: dict, lines: dict[str, int], source: str) -> Mapping:
         if unknown:
             raise ConfigError(f"{at}: unknown key(s) {', '.join(sorted(unknown))} for table {table_name}.")
         table = TABLES[table_name]
-        columns = {
-            str(k): tuple(str(x) for x in v) if isinstance(v, list) else (str(v),)
-            for k, v in (spec.get("columns") or {}).items()
-        }
+        columns: dict[str, tuple[str, ...]] = {}
+        exprs: dict[str, str] = {}
+        for k, v in (spec.get("columns") or {}).items():
+            if isinstance(v, dict):
+                where = f"{source} line {lines.get(f'tables.{table_name}.columns.{k}', '?')}"
+                if set(v) == {"expr"}:
+                    exprs[str(k)] = f"({v['expr']})"
+                elif set(v) == {"nonempty"}:
+                    names_ = v["nonempty"] if isinstance(v["nonempty"], list) else [v["nonempty"]]
+                    cond = " or ".join(
+                        f"nullif(trim(read.{_qi(str(n).strip().lower())}), '') is not null" for n in names_)
+                    exprs[str(k)] = f"(case when {cond} then 'true' else 'false' end)"
+                else:
+                    raise ConfigError(f"{where}: a computed column is {{expr: SQL}} or {{nonempty: column}}, "
+                                      f"not {v!r}.")
+            else:
+                columns[str(k)] = tuple(str(x) for x in v) if isinstance(v, list) else (str(v),)
         constants = {str(k): str(v) for k, v in (spec.get("constants") or {}).items()}
         values = {**{k: v for k, v in default_values.items() if k in table.column_names}, **(spec.get("values") or {})}
-        for col in list(columns) + list(constants) + list(values):
+        for col in list(columns) + list(exprs) + list(constants) + list(values):
             if col not in table.column_names:
                 line = lines.get(f"tables.{table_name}.columns.{col}") or lines.get(f"tables.{table_name}")
                 raise ConfigError(
@@ -163,6 +186,18 @@ def _parse(data: dict, lines: dict[str, int], source: str) -> Mapping:
             raise ConfigError(f"{at}: mode must be 'full' or 'incremental', not {mode!r}.")
         if mode == "incremental" and not table.key:
             raise ConfigError(f"{at}: {table_name} has no key, so it can only be loaded in full mode.")
+        header_flag = spec.get("header", True)
+        names = spec.get("names")
+        if header_flag is False and not (isinstance(names, list) and names):
+            raise ConfigError(f"{at}: `header: false` needs `names:`, the file's columns in order.")
+        if names is not None and header_flag is not False:
+            raise ConfigError(f"{at}: `names:` is for a file without a header; add `header: false`.")
+        limits = {}
+        for key in ("max_record_lines", "max_field_chars"):
+            if key in spec:
+                if not isinstance(spec[key], int) or spec[key] < 1:
+                    raise ConfigError(f"{at}: `{key}` must be a positive whole number.")
+                limits[key] = spec[key]
         pattern = spec.get("file", f"{table_name}.csv")
         patterns = tuple(pattern) if isinstance(pattern, list) else (str(pattern),)
         tables[table_name] = TableMapping(
@@ -176,9 +211,14 @@ def _parse(data: dict, lines: dict[str, int], source: str) -> Mapping:
             constants=constants,
             mode=mode,
             sheet=spec.get("sheet"),
+            exprs=exprs,
+            names=tuple(str(n).strip().lower() for n in names) if names else None,
+            row_filter=str(spec["filter"]) if spec.get("filter") else None,
+            **limits,
             lines={
                 "table": lines.get(f"tables.{table_name}", 0),
-                **{f"columns.{c}": lines.get(f"tables.{table_name}.columns.{c}", 0) for c in columns},
+                **{f"columns.{c}": lines.get(f"tables.{table_name}.columns.{c}", 0) for c in [*columns, *exprs]},
+                "filter": lines.get(f"tables.{table_name}.filter", 0),
             },
         )
     for name in TABLES:  # tables the mapping does not mention keep their canonical file name
@@ -194,13 +234,26 @@ def _norm(value) -> str:
 # Finding and preparing files
 
 
-def matches(mapping: Mapping, file_name: str) -> str | None:
-    """The table whose pattern matches this file name (case-insensitive), if any."""
+def matches(mapping: Mapping, file_name: str) -> list[str]:
+    """The tables whose pattern matches this file name (case-insensitive): one file may feed several."""
     lowered = file_name.lower()
-    for name, tm in mapping.tables.items():
-        if any(fnmatch.fnmatch(lowered, p.lower()) for p in tm.patterns):
-            return name
-    return None
+    return [name for name, tm in mapping.tables.items()
+            if any(fnmatch.fnmatch(lowered, p.lower()) for p in tm.patterns)]
+
+
+def _qi(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def mapping_fingerprint(tm: TableMapping) -> str:
+    """A hash of everything in a table's mapping that changes what is read from a file: the ledger
+    keys a loaded file on its content and this, so a fixed mapping reloads."""
+    import hashlib
+
+    parts = repr((tm.patterns, tm.fmt, sorted(tm.columns.items()), sorted((k, sorted(v.items())) for k, v in tm.values.items()),
+                  sorted(tm.constants.items()), tm.mode, tm.sheet, sorted(tm.exprs.items()), tm.names, tm.row_filter,
+                  tm.max_record_lines, tm.max_field_chars))
+    return hashlib.sha256(parts.encode("utf-8")).hexdigest()[:16]
 
 
 def detect_encoding(path: Path, sample_bytes: int = 1 << 20) -> str:
