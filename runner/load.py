@@ -246,7 +246,7 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, tm: TableMapping, ta
     used = set(source_of.values())
     def value(col: str, src: str) -> str:
         expr = _value_map_expr("read." + q_ident(src), tm.values.get(col, {}))
-        return f"trim({expr})" if col.endswith("_id") else expr  # ' 1001 ' and '1001' are one card
+        return f"nullif(trim({expr}), '')" if col.endswith("_id") else expr  # ' 1001 ' and '1001' are one card
 
     projection = [f"{value(col, src)} as {q_ident(col)}" for col, src in source_of.items() if col not in tm.constants]
     projection += [f"cast({_value_map_expr(expr, tm.values.get(c, {}))} as VARCHAR) as {q_ident(c)}"
