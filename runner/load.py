@@ -117,9 +117,11 @@ def parse_expr(expr: str, column: Column, fmt: FileFormat) -> str:
 
 def _expected(column: Column, fmt: FileFormat) -> str:
     if column.type == "date":
-        return "a date like " + " or ".join(_example(f) for f in fmt.date_formats)
+        return ("a date like " + " or ".join(_example(f) for f in fmt.date_formats)
+                + " (formats: mapping key date_formats)")
     if column.type == "timestamp":
-        return "a date-time like " + " or ".join(_example(f) for f in fmt.timestamp_formats[:2])
+        return ("a date-time like " + " or ".join(_example(f) for f in fmt.timestamp_formats[:3])
+                + " (formats: mapping key timestamp_formats)")
     if column.type == "boolean":
         return "true/false (" + "/".join(fmt.true_values[:2] + fmt.false_values[:2]) + ")"
     if column.type == "decimal":

@@ -223,7 +223,8 @@ def _parse_one(text: str, dialect) -> tuple[list[str] | None, str | None, bool]:
         rows = list(csv.reader(io.StringIO(text, newline=""), dialect))
     except csv.Error as exc:
         message = str(exc)
-        return None, message, "unexpected end of data" in message or "newline inside string" in message
+        is_open = "unexpected end of data" in message or "newline inside string" in message
+        return None, f"broken quoting ({message})", is_open
     if len(rows) != 1:
         return None, "not one record", False
     return rows[0], None, False
