@@ -225,6 +225,11 @@ def build(cfg: Config, as_of, select, all_tests):
     """Run dbt build: every model and its data tests. The warehouse is replaced only if everything passes."""
     from .warehouse import publishing
 
+    if not cfg.warehouse_path.exists():
+        raise PatientbaseError(
+            f"No warehouse at {cfg.warehouse_path} yet: load the exports first (`patientbase load EXPORT_FOLDER`), "
+            "or try the demo with `patientbase run --demo`."
+        )
     with publishing(cfg) as staged:
         _build(staged, as_of, select, all_tests)
     click.echo(f"Published to {cfg.warehouse_path}.")

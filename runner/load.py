@@ -538,6 +538,41 @@ def discover(paths: Iterable[str | Path], mapping: Mapping) -> tuple[dict[str, l
     return found, ignored
 
 
+def _suggest_mapping(paths: Iterable[str | Path], mapping: Mapping) -> str:
+    """' These files look like mapping X: load with --mapping X.' when a shipped mapping finds the
+    required tables' files where the one in use does not."""
+    from .mapping import BUILTIN_DIR, load_mapping
+
+    for builtin in sorted(BUILTIN_DIR.glob("*.yml")):
+        if builtin.name == mapping.source or builtin.stem == mapping.name:
+            continue
+        other = load_mapping(builtin.stem)
+        try:
+            found, _ = discover(paths, other)
+        except PatientbaseError:
+            continue
+        if all(found.get(t) for t, table in TABLES.items() if table.required):
+            return (f" These files match the shipped mapping '{builtin.stem}': load them with "
+                    f"--mapping {builtin.stem} (or set mapping: {builtin.stem} in patientbase.yml).")
+    return ""
+
+
+def clean_stale_workdirs(max_age_hours: float = 12) -> int:
+    """Remove the temporary folders of loads that were killed before they could clean up."""
+    import shutil
+    import time
+
+    removed = 0
+    for leftover in Path(tempfile.gettempdir()).glob("patientbase-load-*"):
+        try:
+            if time.time() - leftover.stat().st_mtime > max_age_hours * 3600:
+                shutil.rmtree(leftover, ignore_errors=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 def ensure_raw_schema(con) -> None:
     con.execute("create schema if not exists raw")
     con.execute(
@@ -597,7 +632,11 @@ def load(
         expected = "; ".join(f"{t}: {', '.join(tm.patterns)}" for t, tm in mapping.tables.items())
         raise PatientbaseError(
             f"No export files found. With mapping {mapping.source} the files are expected as: {expected}."
+            + _suggest_mapping(paths, mapping)
         )
+    stale = clean_stale_workdirs()
+    if stale:
+        say(f"removed {stale} temporary folder(s) left by an interrupted load")
     load_id = uuid.uuid4().hex[:12]
     loaded_at = dt.datetime.now().replace(microsecond=0)
     results: list[FileResult] = []
@@ -614,7 +653,7 @@ def load(
                         if table.required:
                             raise PatientbaseError(
                                 f"Required table '{name}' has no file: expected {' or '.join(tm.patterns)} "
-                                f"in the export folder{tm.where('table')}."
+                                f"in the export folder{tm.where('table')}." + _suggest_mapping(paths, mapping)
                             )
                         create_empty(con, table)
                         created_empty.append(name)

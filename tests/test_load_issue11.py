@@ -346,3 +346,27 @@ def test_10_a_timestamp_that_does_not_parse_names_the_formats_and_the_mapping_ke
         "load", str(exports(ws, VISITS_HEADER + visit(1).replace("2025-01-02 10:00:00", "02/01/2025 10:00"))), expect=1)
     assert ("line 2, column scheduled_at ('02/01/2025 10:00'): not a date-time like 2024-03-31 14:30:00 or "
             "2024-03-31 14:30 or 2024-03-31T14:30:00 (formats: mapping key timestamp_formats)") in result.output
+
+
+def test_10_files_of_a_shipped_mapping_suggest_it(ws):
+    folder = ws.root / "mis"
+    folder.mkdir()
+    write(folder, "Пациенты.csv", "x\n")
+    write(folder, "Приемы.csv", "x\n")
+    result = ws.invoke("load", str(folder), expect=1)
+    assert ("These files match the shipped mapping 'typical_mis': load them with --mapping typical_mis "
+            "(or set mapping: typical_mis in patientbase.yml).") in result.output
+
+
+def test_10_build_without_a_warehouse_says_to_load_first(ws):
+    result = ws.invoke("build", expect=1)
+    assert "No warehouse at" in result.output and "load the exports first (`patientbase load EXPORT_FOLDER`)" in result.output
+
+
+def test_10_a_stale_building_copy_is_removed_and_mentioned(ws):
+    ws.invoke("load", str(exports(ws, VISITS_HEADER + visit(1))))
+    stale = ws.root / "patientbase.duckdb.building"
+    stale.write_bytes(b"half a file")
+    result = ws.invoke("load", str(ws.root / "exports"))
+    assert "Removed patientbase.duckdb.building, the unfinished copy of an interrupted command." in result.output
+    assert not stale.exists()
