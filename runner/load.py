@@ -1,25 +1,28 @@
 """`patientbase load`: validate export files and load them into the warehouse's `raw` schema.
 
-Everything is set-based DuckDB SQL: the file is read by DuckDB's CSV reader as text, every value is
-parsed in one pass, and each problem becomes a row of `raw.load_rejects` naming file, line, column,
+Everything is set-based DuckDB SQL: the reader (`runner/reader.py`) hands over each file as text with
+every record's physical line (the lines that cannot be a record already rejected whole), every value
+is parsed in one pass, and each problem becomes a row of `raw.load_rejects` naming file, line, column,
 the raw value and the reason. Nothing is lost silently:
 
-* a row whose key, required value or CSV structure is broken is rejected whole (`row_rejected`);
+* a line that cannot be a record (broken quoting, stray CR, NUL, wrong field count) is rejected whole
+  with its raw text; a row whose key or required value is broken is rejected whole (`row_rejected`);
 * a bad optional value (say an impossible birth date) is emptied and the row kept (`value_nulled`);
+* an opt-out or death flag in an unknown spelling is read as TRUE (`value_assumed_true`);
 * an exact repeat of an earlier row is dropped (`duplicate_dropped`); a second row with the same key
   but other content is rejected (`row_rejected`).
 
 A table's file replaces that table (a full export). All tables of one load are written in a single
-transaction, so a failed load leaves the warehouse as it was. Loading the same files again changes
-nothing: a ledger of file hashes (`raw.load_ledger`) says the table already holds them.
+transaction, so a failed load leaves the warehouse as it was; a full export that would shrink its
+table below `min_keep_share` is refused. Loading the same files with the same mapping again changes
+nothing: a ledger of file hashes and mapping fingerprints (`raw.load_ledger`) says the table holds them.
 
-Line numbers count CSV records with the header as line 1 (a value spanning two physical lines
-counts once), the same way DuckDB's reader reports structural errors.
+Line numbers are physical lines with the header as line 1 (a record spanning lines is numbered by its
+first line).
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import tempfile

@@ -3,17 +3,18 @@
 A mapping is a YAML file (see `runner/mappings/typical_mis.yml`, documented line by line) that names,
 per raw table, the file pattern, the encoding, delimiter, decimal separator, date formats, header
 renames (e.g. Russian -> canonical), value maps for statuses and flags, constants and the load mode
-(`full`: the file is the whole table; `incremental`: new and changed rows, upserted by key).
-Two mappings ship with patientbase: `canonical` (what `patientbase demo` writes) and `typical_mis`.
+(`full`: the file is the whole table; `incremental`: new and changed rows, upserted by key), and
+what real exports need beyond that: no header (`header: false` + `names`), computed columns
+(`{expr: SQL}`), flags from non-empty values (`{nonempty: column}`), row filters (`filter`), value maps
+by `prefix:` / `pattern:`, reader limits (`max_record_lines`, `max_field_chars`). Reading the file
+itself (CSV, whitespace-aligned, XLSX, Parquet) is `runner/reader.py`'s job. Two mappings ship with patientbase: `canonical` (what `patientbase demo` writes) and `typical_mis`.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import datetime as dt
 import fnmatch
-import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -254,35 +255,6 @@ def mapping_fingerprint(tm: TableMapping) -> str:
                   sorted(tm.constants.items()), tm.mode, tm.sheet, sorted(tm.exprs.items()), tm.names, tm.row_filter,
                   tm.max_record_lines, tm.max_field_chars))
     return hashlib.sha256(parts.encode("utf-8")).hexdigest()[:16]
-
-
-def detect_encoding(path: Path, sample_bytes: int = 1 << 20) -> str:
-    """UTF-8 when the file decodes as UTF-8 (a BOM is fine), otherwise Windows-1251."""
-    with path.open("rb") as fh:
-        sample = fh.read(sample_bytes)
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8"
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
-        return "utf-8"
-    except UnicodeDecodeError:
-        return "cp1251"
-
-
-def to_utf8(path: Path, encoding: str, target: Path) -> None:
-    """Re-encode a text export to UTF-8 (DuckDB reads UTF-8), streaming."""
-    try:
-        with path.open(encoding=encoding, newline="") as src, target.open("w", encoding="utf-8", newline="") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-    except UnicodeDecodeError as exc:
-        with path.open("rb") as fh:
-            line = fh.read(exc.start).count(b"\n") + 1
-        raise PatientbaseError(
-            f"{path.name}, line {line}: bytes that are not {encoding} ({exc.reason}). Set the file's "
-            "encoding in the mapping (utf-8, cp1251, …)."
-        ) from None
-    except LookupError:
-        raise ConfigError(f"{path.name}: unknown encoding {encoding!r} in the mapping.") from None
 
 
 def xlsx_to_csv(path: Path, sheet: str | None, target: Path) -> None:

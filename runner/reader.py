@@ -211,6 +211,9 @@ class _Dialect(csv.Dialect):
 
 
 def _dialect(delimiter: str, quote: str):
+    if not quote:  # a mapping may say the export has no quoting at all
+        return type("_D", (_Dialect,), {"delimiter": delimiter, "quotechar": None, "quoting": csv.QUOTE_NONE,
+                                        "doublequote": False, "escapechar": "\\"})
     return type("_D", (_Dialect,), {"delimiter": delimiter, "quotechar": quote})
 
 
@@ -290,7 +293,7 @@ def resync(path: Path, encoding: str, delimiter: str, quote: str, workdir: Path,
                 rejects.append(Reject(i + 1, shown(lines[i], encoding), problem))
                 i += 1
                 continue
-            if not whitespace and quote not in text:
+            if not whitespace and (not quote or quote not in text):
                 # the common case: no quoting, so fields are what the delimiters say
                 count = text.count(delimiter) + 1
                 if count == width and len(text) <= max_field_chars:
