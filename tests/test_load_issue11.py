@@ -103,6 +103,31 @@ def test_2_a_cp1251_row_in_utf8_and_a_utf8_row_in_cp1251_are_decoded_not_mojibak
     assert ws.query("select visit_id, doctor_id from raw.visits order by 1") == [("V1", "Сидоров"), ("V2", "Ёжиков")]
 
 
+def test_2_a_line_in_no_known_encoding_is_rejected_with_its_reason(ws):
+    # 0x98 is undefined in Windows-1251 and a stray continuation byte in UTF-8
+    body = (VISITS_HEADER + visit(1)).encode() + visit(2, "D").encode().replace(b",D,", b",D\x98,") + visit(3).encode()
+    ws.config("max_reject_share: 0.5\n")
+    ws.invoke("load", str(exports(ws, body)))
+    assert ws.query("select visit_id from raw.visits order by 1") == [("V1",), ("V3",)]
+    assert rejects(ws) == [(3, "bytes that are neither UTF-8 nor Windows-1251", "row_rejected",
+                            "V2,1,2025-01-03 10:00:00,completed,D\\x98,dentistry,B1,")]
+
+
+def test_1_a_value_may_span_at_most_max_record_lines(ws):
+    body = VISITS_HEADER + 'V1,1,2025-01-02 10:00:00,completed,"a\nb\nc",dentistry,B1,\n' + visit(2) + visit(3)
+    (ws.root / "two.yml").write_text("tables:\n  visits:\n    max_record_lines: 2\n", encoding="utf-8")
+    ws.config("max_reject_share: 0.9\n")
+    ws.invoke("load", str(exports(ws, body)), "--mapping", "two.yml")
+    # the value spans 3 lines: line 2 is rejected; lines 3 and 4 ('b', 'c",dentistry,B1,') cannot be
+    # records either; reading resumes at line 5
+    assert ws.query("select visit_id, _source_line from raw.visits order by 1") == [("V2", 5), ("V3", 6)]
+    assert [(r[0], r[1]) for r in rejects(ws)] == [
+        (2, "a quoted value is not closed on this line (stray quote?)"), (3, "expected 8 fields, found 1"),
+        (4, "expected 8 fields, found 4")]
+    ws.invoke("load", str(ws.root / "exports"))  # the default (20 lines) reads it as one value
+    assert ws.query("select doctor_id from raw.visits where visit_id = 'V1'") == [("a\nb\nc",)]
+
+
 def test_2_a_header_that_reads_as_garbage_names_the_encoding_key(ws):
     body = "visit_id,patient_id,scheduled_at,status,Врач\n".encode("utf-8")
     (ws.root / "cp.yml").write_text("defaults:\n  encoding: cp1251\n", encoding="utf-8")
