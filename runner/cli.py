@@ -136,11 +136,18 @@ def _write_demo(patients: int, seed: int, out_dir: str, today: str | None):
 # -- load -------------------------------------------------------------------------------------------
 
 
+accept_shrink_option = click.option(
+    "--accept-shrink", is_flag=True, default=False,
+    help="Load a full export even when a table would keep fewer than min_keep_share (90%) of its rows, or none.")
+
+
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @mapping_option
+@click.option("--force", is_flag=True, help="Re-read every file, even those the ledger says are loaded already.")
+@accept_shrink_option
 @pass_config
-def load(cfg: Config, paths, mapping):
+def load(cfg: Config, paths, mapping, force, accept_shrink):
     """Validate export files and load them into the warehouse's raw schema.
 
     PATHS are folders of export files or single files. Which file is which table comes from the
@@ -150,11 +157,24 @@ def load(cfg: Config, paths, mapping):
     from .warehouse import publishing
 
     with publishing(cfg) as staged:
-        _load(staged, paths, mapping)
+        _load(staged, paths, mapping, force=force, accept_shrink=accept_shrink)
     click.echo(f"Published to {cfg.warehouse_path}.")
 
 
-def _load(cfg: Config, paths, mapping_name: str | None = None) -> None:
+def _reconciliation(f) -> str:
+    """Physical data lines = loaded + rejected + duplicates dropped (+ blank, filtered, continuation)."""
+    parts = [f"{f.rows_loaded:,} loaded", f"{f.rows_rejected:,} rejected", f"{f.duplicates_dropped:,} duplicates"]
+    if f.blank_lines:
+        parts.append(f"{f.blank_lines:,} blank")
+    if f.filtered_out:
+        parts.append(f"{f.filtered_out:,} skipped by the mapping's filter")
+    rest = f.lines_read - f.rows_loaded - f.rows_rejected - f.duplicates_dropped - f.blank_lines - f.filtered_out
+    if rest:
+        parts.append(f"{rest:,} continuation lines of values spanning lines")
+    return f"{f.lines_read:,} data lines = " + " + ".join(parts)
+
+
+def _load(cfg: Config, paths, mapping_name: str | None = None, force: bool = False, accept_shrink: bool = False) -> None:
     from .load import load as load_files
     from .mapping import load_mapping
     from .warehouse import connect
@@ -163,7 +183,8 @@ def _load(cfg: Config, paths, mapping_name: str | None = None) -> None:
     start = time.perf_counter()
     with progress("Loading exports") as say, connect(cfg) as con:
         result = load_files(con, paths, mapping=mapping, phone_region=cfg.phone_region,
-                            max_reject_share=cfg.max_reject_share, progress=say)
+                            max_reject_share=cfg.max_reject_share, progress=say, force=force,
+                            min_keep_share=cfg.min_keep_share, accept_shrink=accept_shrink or cfg.accept_shrink)
     click.echo(f"Loaded in {time.perf_counter() - start:.1f} s:")
     for f in result.files:
         if f.skipped_unchanged:
@@ -176,7 +197,10 @@ def _load(cfg: Config, paths, mapping_name: str | None = None) -> None:
             line += f", {f.duplicates_dropped:,} exact duplicates dropped"
         if f.values_nulled:
             line += click.style(f", {f.values_nulled:,} bad values emptied", fg="yellow")
+        if f.values_assumed_true:
+            line += click.style(f", {f.values_assumed_true:,} unknown opt-out/death flags read as TRUE", fg="yellow")
         click.echo(line)
+        click.echo("      " + _reconciliation(f))
         for note in f.notes:
             click.echo(f"      note: {note}")
     for name in result.created_empty:
@@ -201,6 +225,11 @@ def build(cfg: Config, as_of, select, all_tests):
     """Run dbt build: every model and its data tests. The warehouse is replaced only if everything passes."""
     from .warehouse import publishing
 
+    if not cfg.warehouse_path.exists():
+        raise PatientbaseError(
+            f"No warehouse at {cfg.warehouse_path} yet: load the exports first (`patientbase load EXPORT_FOLDER`), "
+            "or try the demo with `patientbase run --demo`."
+        )
     with publishing(cfg) as staged:
         _build(staged, as_of, select, all_tests)
     click.echo(f"Published to {cfg.warehouse_path}.")
@@ -256,8 +285,9 @@ def _check(cfg: Config):
 @click.option("--seed", default=42, show_default=True, type=int, help="Demo seed (with --demo).")
 @as_of_option
 @mapping_option
+@accept_shrink_option
 @pass_config
-def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping):
+def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping, accept_shrink):
     """The daily job: load the exports (or the demo), build, check, and print the headline figures.
 
     Without --demo, loads PATHS, or the config's input_dir when no PATHS are given.
@@ -281,7 +311,7 @@ def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping):
     from .warehouse import publishing
 
     with publishing(cfg) as staged:
-        _load(staged, paths, None if use_demo else mapping)
+        _load(staged, paths, None if use_demo else mapping, accept_shrink=accept_shrink)
         _build(staged, as_of)
         _check(staged)  # an error-severity failure blocks publishing, like a failed dbt test
     click.echo(f"Published to {cfg.warehouse_path} (replaced atomically after the build passed).")

@@ -28,6 +28,10 @@ class Config:
     mapping: str = "canonical"
     # A file whose rejected rows exceed this share fails the load (nothing is written).
     max_reject_share: float = 0.05
+    # A full export whose table keeps fewer than this share of the rows it replaces (or none) is
+    # refused as a likely partial export; accept_shrink: true (or --accept-shrink) loads it anyway.
+    min_keep_share: float = 0.9
+    accept_shrink: bool = False
     currency: str = "RUB"
     # Language of the owner's report: ru or en.
     language: str = "ru"

@@ -95,7 +95,9 @@ def write_mis(canonical_dir: Path, out_dir: Path) -> dict[str, str]:
             if not source.exists():
                 continue
             tm = mapping.tables[name]
-            columns = {c: "VARCHAR" for c in table.column_names}
+            # the demo's service lines have no line id (the loader derives one)
+            exported = [c for c in table.columns if c.name != "service_line_id"]
+            columns = {c.name: "VARCHAR" for c in exported}
             con.execute(
                 f"create or replace table src as select * from read_csv({_q(str(source))}, header = true, "
                 f"auto_detect = false, columns = {columns!r}, delim = ',', quote = '\"', escape = '\"')"
@@ -104,7 +106,7 @@ def write_mis(canonical_dir: Path, out_dir: Path) -> dict[str, str]:
             xlsx = target.suffix == ".xlsx"
             select = ", ".join(
                 f"{_xlsx_expr(col, tm) if xlsx else _column_expr(name, col, tm)} as {_ident(tm.columns.get(col.name, (col.name,))[0])}"
-                for col in table.columns
+                for col in exported
             )
             tmp = target.with_name(target.name + ".tmp")
             if xlsx:

@@ -1,25 +1,28 @@
 """`patientbase load`: validate export files and load them into the warehouse's `raw` schema.
 
-Everything is set-based DuckDB SQL: the file is read by DuckDB's CSV reader as text, every value is
-parsed in one pass, and each problem becomes a row of `raw.load_rejects` naming file, line, column,
+Everything is set-based DuckDB SQL: the reader (`runner/reader.py`) hands over each file as text with
+every record's physical line (the lines that cannot be a record already rejected whole), every value
+is parsed in one pass, and each problem becomes a row of `raw.load_rejects` naming file, line, column,
 the raw value and the reason. Nothing is lost silently:
 
-* a row whose key, required value or CSV structure is broken is rejected whole (`row_rejected`);
+* a line that cannot be a record (broken quoting, stray CR, NUL, wrong field count) is rejected whole
+  with its raw text; a row whose key or required value is broken is rejected whole (`row_rejected`);
 * a bad optional value (say an impossible birth date) is emptied and the row kept (`value_nulled`);
+* an opt-out or death flag in an unknown spelling is read as TRUE (`value_assumed_true`);
 * an exact repeat of an earlier row is dropped (`duplicate_dropped`); a second row with the same key
   but other content is rejected (`row_rejected`).
 
 A table's file replaces that table (a full export). All tables of one load are written in a single
-transaction, so a failed load leaves the warehouse as it was. Loading the same files again changes
-nothing: a ledger of file hashes (`raw.load_ledger`) says the table already holds them.
+transaction, so a failed load leaves the warehouse as it was; a full export that would shrink its
+table below `min_keep_share` is refused. Loading the same files with the same mapping again changes
+nothing: a ledger of file hashes and mapping fingerprints (`raw.load_ledger`) says the table holds them.
 
-Line numbers count CSV records with the header as line 1 (a value spanning two physical lines
-counts once), the same way DuckDB's reader reports structural errors.
+Line numbers are physical lines with the header as line 1 (a record spanning lines is numbered by its
+first line).
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import tempfile
@@ -32,7 +35,8 @@ import duckdb
 import pandas as pd
 
 from .errors import PatientbaseError
-from .mapping import FileFormat, Mapping, TableMapping, canonical, detect_encoding, matches, to_utf8, xlsx_format, xlsx_to_csv
+from .mapping import FileFormat, Mapping, TableMapping, canonical, mapping_fingerprint, matches, xlsx_format, xlsx_to_csv
+from .reader import LINE_COLUMN, ReadFile, read_parquet, read_text_file
 from .phones import normalise_many
 from .schema import LOADER_COLUMNS, PHONE_COLUMNS, SQL_TYPES, TABLES, Column, Table
 
@@ -45,6 +49,10 @@ class FileResult:
     rows_rejected: int = 0
     values_nulled: int = 0
     duplicates_dropped: int = 0
+    values_assumed_true: int = 0
+    lines_read: int = 0  # physical data lines (header excluded)
+    blank_lines: int = 0
+    filtered_out: int = 0
     skipped_unchanged: bool = False
     notes: list[str] = field(default_factory=list)
 
@@ -112,9 +120,11 @@ def parse_expr(expr: str, column: Column, fmt: FileFormat) -> str:
 
 def _expected(column: Column, fmt: FileFormat) -> str:
     if column.type == "date":
-        return "a date like " + " or ".join(_example(f) for f in fmt.date_formats)
+        return ("a date like " + " or ".join(_example(f) for f in fmt.date_formats)
+                + " (formats: mapping key date_formats)")
     if column.type == "timestamp":
-        return "a date-time like " + " or ".join(_example(f) for f in fmt.timestamp_formats[:2])
+        return ("a date-time like " + " or ".join(_example(f) for f in fmt.timestamp_formats[:3])
+                + " (formats: mapping key timestamp_formats)")
     if column.type == "boolean":
         return "true/false (" + "/".join(fmt.true_values[:2] + fmt.false_values[:2]) + ")"
     if column.type == "decimal":
@@ -140,70 +150,64 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_header(path: Path, fmt: FileFormat, display: str) -> list[str]:
-    """The header row, stripped and lower-cased (the file is UTF-8 by now)."""
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            header = next(csv.reader(fh, delimiter=fmt.delimiter, quotechar=fmt.quote), None)
-    except UnicodeDecodeError as exc:
-        raise PatientbaseError(
-            f"{display}, line 1: the header is not valid UTF-8 ({exc.reason}). Save the export as UTF-8 "
-            "or name its encoding in the mapping (encoding: cp1251, or auto)."
-        ) from None
-    if not header:
-        raise PatientbaseError(f"{display}, line 1: the file is empty; expected a header row.")
-    names = [h.strip().lower() for h in header]
-    if len(names) == 1 and fmt.delimiter not in header[0] and any(d in header[0] for d in ";,\t"):
-        raise PatientbaseError(
-            f"{display}, line 1: the header is one column {header[0]!r}: the file is not delimited by "
-            f"{fmt.delimiter!r}. Set `delimiter` in the mapping."
-        )
-    seen: set[str] = set()
-    for i, name in enumerate(names, start=1):
-        if not name:
-            raise PatientbaseError(f"{display}, line 1, column {i}: the header has an empty column name.")
-        if name in seen:
-            raise PatientbaseError(f"{display}, line 1: column '{name}' appears twice in the header.")
-        seen.add(name)
-    return names
-
-
-def _prepare(path: Path, tm: TableMapping, workdir: Path) -> tuple[Path, FileFormat]:
-    """The UTF-8 CSV to read for this export file and its format (XLSX and other encodings are converted)."""
+def read_export(con: duckdb.DuckDBPyConnection, path: Path, tm: TableMapping, into: str, workdir: Path) -> tuple[ReadFile, FileFormat]:
+    """Read one export file (CSV/text in any encoding, XLSX, Parquet) into temp table `into` with the reader."""
     fmt = tm.fmt
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return read_parquet(con, path, into, path.name), xlsx_format(fmt)
+    kwargs = dict(workdir=workdir, display=path.name, max_record_lines=tm.max_record_lines,
+                  max_field_chars=tm.max_field_chars, names=list(tm.names) if tm.names else None)
+    if suffix in (".xlsx", ".xlsm"):
         target = workdir / f"{path.stem}.{uuid.uuid4().hex[:6]}.csv"
         xlsx_to_csv(path, tm.sheet, target)
-        return target, xlsx_format(fmt)
-    encoding = fmt.encoding.lower().replace("_", "-")
-    if encoding == "auto":
-        encoding = detect_encoding(path)
-    if encoding in ("utf-8", "utf8", "utf-8-sig"):
-        return path, fmt
-    target = workdir / f"{path.stem}.{uuid.uuid4().hex[:6]}.csv"
-    to_utf8(path, encoding, target)
-    return target, fmt
+        try:
+            return read_text_file(con, target, into, encoding="utf-8", delimiter=",", quote='"', **kwargs), xlsx_format(fmt)
+        finally:
+            target.unlink(missing_ok=True)
+    whitespace = fmt.delimiter.lower() == "whitespace"
+    return read_text_file(con, path, into, encoding=fmt.encoding, delimiter="," if whitespace else fmt.delimiter,
+                          quote=fmt.quote, whitespace=whitespace, **kwargs), fmt
 
 
 def _value_map_expr(ident: str, vmap: dict[str, str]) -> str:
-    """Map export values (compared trimmed, lower-cased, ё as е) to canonical ones; others pass unchanged."""
+    """Map export values (compared trimmed, lower-cased, ё as е) to canonical ones; others pass unchanged.
+
+    A key `prefix:c` matches every value starting with c; `pattern:<regex>` every value the regular
+    expression finds a match in. Exact keys are tried first, then prefixes and patterns in mapping order."""
     if not vmap:
         return ident
     key = f"replace(lower(trim({ident})), 'ё', 'е')"
-    whens = " ".join(f"when {q_str(k)} then {q_str(v)}" for k, v in vmap.items())
-    return f"case {key} {whens} else {ident} end"
+    exact = {k: v for k, v in vmap.items() if not k.startswith(("prefix:", "pattern:"))}
+    whens = [f"when {key} = {q_str(k)} then {q_str(v)}" for k, v in exact.items()]
+    for k, v in vmap.items():
+        if k.startswith("prefix:"):
+            whens.append(f"when starts_with({key}, {q_str(k[len('prefix:'):].strip())}) then {q_str(v)}")
+        elif k.startswith("pattern:"):
+            whens.append(f"when regexp_matches({key}, {q_str(k[len('pattern:'):].strip())}) then {q_str(v)}")
+    return f"case {' '.join(whens)} else {ident} end"
 
 
-def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, read_path: Path, tm: TableMapping, table: Table,
-                fmt: FileFormat, idx: int, result: FileResult, mapping_source: str = "mapping") -> tuple[str, list[str]]:
-    """Read one file into temp view `_in_<idx>` with canonical column names, file and line; return its columns."""
-    header = read_header(read_path, fmt, path.name)
+def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, tm: TableMapping, table: Table, idx: int,
+                result: FileResult, workdir: Path, mapping_source: str = "mapping") -> tuple[str, list[str], FileFormat]:
+    """Read one file into temp table `_in_<idx>` with canonical column names, file and line; return its columns."""
+    rf, fmt = read_export(con, path, tm, f"_read_{idx}", workdir)
+    header = rf.header
+    result.lines_read = rf.physical_lines
+    result.blank_lines = rf.blank_lines
+    if not rf.fast:
+        result.notes.append(
+            f"read line by line ({rf.why}): {len(rf.rejects):,} line(s) that cannot be a record rejected whole, "
+            "reading resumed at the next line")
     source_of: dict[str, str] = {}  # canonical column -> header column
     for col in table.column_names:
+        if col in tm.exprs:
+            continue
         export = next((name for name in tm.export_names(col) if name in header), None)
         if export is not None:
             source_of[col] = export
-    missing = [c.name for c in table.columns if c.required and c.name not in source_of and c.name not in tm.constants]
+    derived = set(tm.exprs) | set(tm.constants)
+    missing = [c.name for c in table.columns if c.required and c.name not in source_of and c.name not in derived]
     if missing:
         parts = []
         for c in missing:
@@ -215,89 +219,94 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, read_path: Path, tm:
             f"from the header (found: {', '.join(header)}). Rename the column in the export or fix the "
             f"mapping{' (--mapping)' if not tm.columns else ''}."
         )
-    absent = [c for c in table.column_names if c not in source_of and c not in tm.constants]
+    absent = [c for c in table.column_names if c not in source_of and c not in derived and c != "service_line_id"]
     if absent:
         result.notes.append(f"no column {', '.join(absent)}: loaded as empty")
-    columns = "{" + ", ".join(f"{q_str(h)}: 'VARCHAR'" for h in header) + "}"
-    staged, rej_e, rej_s = f"_in_{idx}", f"_rej_errors_{idx}", f"_rej_scans_{idx}"
-    con.execute(
-        f"""
-        create or replace temp table _read_{idx} as
-        select *
-        from read_csv({q_str(str(read_path))}, auto_detect = false, header = true, columns = {columns},
-                      delim = {q_str(fmt.delimiter)}, quote = {q_str(fmt.quote)}, escape = {q_str(fmt.quote)},
-                      store_rejects = true,
-                      rejects_table = {q_str(rej_e)}, rejects_scan = {q_str(rej_s)})
-        """
-    )
-    # The temp table keeps the file's order (insertion order is preserved), so rowid gives each record
-    # its position for free, where row_number() over () forced a single-threaded pass (6.5 s of a
-    # 10M-row file). Rowids inside a transaction start at an offset: subtract the first. Should they
-    # ever not be one contiguous run, number the rows the slow, certain way.
-    first, last, count = con.execute(f"select min(rowid), max(rowid), count(*) from _read_{idx}").fetchone()
+    staged = f"_in_{idx}"
+    if rf.rejects:
+        frame = pd.DataFrame(
+            [(path.name, r.line, None, None, r.raw, r.reason, "row_rejected") for r in rf.rejects],
+            columns=["file_name", "line", "column_name", "column_value", "raw_record", "reason", "action"],
+        ).astype({"column_name": "object", "column_value": "object"})
+        con.register("_reader_rejects", frame)
+        con.execute("insert into _issues select file_name, line, cast(column_name as VARCHAR), "
+                    "cast(column_value as VARCHAR), raw_record, reason, action from _reader_rejects")
+        con.unregister("_reader_rejects")
     read_table = f"_read_{idx}"
-    if count and last - first + 1 == count:
-        position = f"(read.rowid - {int(first)} + 1)"
+    if rf.line_from_column:
+        line = f"cast(read.{q_ident(LINE_COLUMN)} as BIGINT)"
     else:
-        read_table = f"_read_{idx}_numbered"
-        con.execute(f"create or replace temp table {read_table} as "
-                    f"select *, row_number() over (order by rowid) as _rn from _read_{idx}")
-        position = "read._rn"
-    # Structural errors (wrong number of fields, broken quotes): reject the record with DuckDB's line.
-    con.execute(
-        f"""
-        create or replace temp table _struct_{idx} as
-        select line, column_name, csv_line, error_type, error_message from {rej_e}
-        """
-    )
-    con.execute(
-        f"""
-        insert into _issues
-        select {q_str(path.name)}, line, column_name, null, csv_line,
-               lower(replace(error_type, '_', ' ')) || ': ' || error_message, 'row_rejected'
-        from _struct_{idx}
-        """
-    )
-    # Good records are numbered in read order (`position`); skip the line numbers taken by rejected
-    # records. With no structural error (the usual case) that is a cheap view; otherwise a small
-    # correction per row.
-    structural = con.execute(f"select count(*) from _struct_{idx}").fetchone()[0]
+        # The temp table keeps the file's order (insertion order is preserved), so rowid gives each
+        # record its position for free, where row_number() over () forced a single-threaded pass.
+        # Should rowids ever not be one contiguous run, number the rows the slow, certain way.
+        first, last, count = con.execute(f"select min(rowid), max(rowid), count(*) from {read_table}").fetchone()
+        if count and last - first + 1 == count:
+            position = f"(read.rowid - {int(first)} + 1)"
+        else:
+            read_table = f"_read_{idx}_numbered"
+            con.execute(f"create or replace temp table {read_table} as "
+                        f"select *, row_number() over (order by rowid) as _rn from _read_{idx}")
+            position = "read._rn"
+        line = f"{position} + {0 if tm.names else 1}"  # position 1 is line 2, after the header
     used = set(source_of.values())
-    projection = [
-        f"{_value_map_expr('read.' + q_ident(src), tm.values.get(col, {}))} as {q_ident(col)}"
-        for col, src in source_of.items()
-        if col not in tm.constants
-    ]
+    def value(col: str, src: str) -> str:
+        expr = _value_map_expr("read." + q_ident(src), tm.values.get(col, {}))
+        return f"nullif(trim({expr}), '')" if col.endswith("_id") else expr  # ' 1001 ' and '1001' are one card
+
+    projection = [f"{value(col, src)} as {q_ident(col)}" for col, src in source_of.items() if col not in tm.constants]
+    projection += [f"cast({_value_map_expr(expr, tm.values.get(c, {}))} as VARCHAR) as {q_ident(c)}"
+                   for c, expr in tm.exprs.items()]
     projection += [f"{q_str(v)} as {q_ident(c)}" for c, v in tm.constants.items()]
-    projection += [
-        f"read.{q_ident(h)}" for h in header if h not in used and h not in table.column_names
-    ]
-    columns_out = [c for c in source_of if c not in tm.constants] + list(tm.constants) + [
-        h for h in header if h not in used and h not in table.column_names
-    ]
-    if structural == 0:
-        line = f"{position} + 1"  # position 1 is the record on line 2, after the header
-        kind = "view"
-        with_rejected = ""
-    else:
-        line = (f"{position} + 1 + (select count(*) from rejected "
-                f"where rejected.line - rejected.nth - 1 < {position})")
-        kind = "table"
-        with_rejected = (
-            f"with rejected as (select line, row_number() over (order by line) as nth "
-            f"from (select distinct line from _struct_{idx}))"
+    extras = [h for h in header if h not in used and h not in table.column_names]
+    projection += [f"read.{q_ident(h)}" for h in extras]
+    columns_out = [c for c in source_of if c not in tm.constants] + list(tm.exprs) + list(tm.constants) + extras
+    where = ""
+    if tm.row_filter:
+        where = f"where coalesce(({tm.row_filter}), false)"
+    try:
+        con.execute(
+            f"""
+            create or replace temp view {staged} as
+            select {', '.join(projection)}, {q_str(path.name)} as _source_file, {line} as _source_line
+            from {read_table} as read
+            {where}
+            """
         )
+        if tm.row_filter:
+            result.filtered_out = con.execute(f"select count(*) from {read_table}").fetchone()[0] - \
+                con.execute(f"select count(*) from {staged}").fetchone()[0]
+    except duckdb.Error as exc:
+        what = ", ".join(f"{c} (line {tm.lines.get('columns.' + c, '?')})" for c in tm.exprs)
+        if tm.row_filter:
+            what += (", " if what else "") + f"filter (line {tm.lines.get('filter', '?')})"
+        raise PatientbaseError(
+            f"{path.name}: a computed column or row filter of mapping {mapping_source} cannot be evaluated: "
+            f"{what}: {str(exc).splitlines()[0]}. Columns are text named as in the header, lower-cased "
+            f"(found: {', '.join(header)}); num(x) reads a number (1 500,50 too), parse_date(x, '%d.%m.%Y') a date."
+        ) from None
+    if table.name == "visit_services" and "service_line_id" not in source_of and "service_line_id" not in derived:
+        staged = _service_line_keys(con, staged, columns_out)
+        columns_out = columns_out + ["service_line_id"]
+    return staged, columns_out, fmt
+
+
+def _service_line_keys(con, staged: str, columns: list[str]) -> str:
+    """visit_services without the export's line id: key = visit + service + the n-th distinct line for
+    that visit and service in the file. An exact repeat shares its first copy's key (and is dropped as
+    a duplicate); the same line in two overlapping exports has the same key (and money is not doubled)."""
+    content = "hash(" + ", ".join(q_ident(c) for c in columns) + ")"
+    keyed = staged + "_keyed"
     con.execute(
         f"""
-        create or replace temp {kind} {staged} as
-        {with_rejected}
-        select {', '.join(projection)}, {q_str(path.name)} as _source_file, {line} as _source_line
-        from {read_table} as read
+        create or replace temp view {keyed} as
+        select * exclude (_first_line),
+               trim(visit_id) || '|' || coalesce(trim(service_code), '') || '|'
+                   || dense_rank() over (partition by trim(visit_id), trim(service_code) order by _first_line)
+                   as service_line_id
+        from (select *, min(_source_line) over (partition by {content}) as _first_line from {staged})
         """
     )
-    for tmp in (f"_struct_{idx}", rej_e, rej_s):
-        con.execute(f"drop table if exists {tmp}")
-    return staged, columns_out
+    return keyed
 
 
 # --------------------------------------------------------------------------------------------------
@@ -327,6 +336,13 @@ def _validate_and_write(con, table: Table, staged: list[tuple[str, list[str]]], 
     for col in table.columns:
         ident = q_ident(col.name)
         action = "'row_rejected'" if col.required else "'value_nulled'"
+        if col.fail_closed:  # an opt-out or death flag in an unknown spelling counts as set
+            action = "'value_assumed_true'"
+            checks.append((
+                f"not {is_empty(ident)} and ({parse_expr(ident, col, fmt)}) is null",
+                q_str(f"not {_expected(col, fmt)}: read as TRUE (an opt-out or death flag fails closed)"),
+                action, col.name))
+            continue
         if col.required:
             checks.append((is_empty(ident), "'missing required value'", "'row_rejected'", col.name))
         if col.type != "text":
@@ -362,7 +378,7 @@ def _validate_and_write(con, table: Table, staged: list[tuple[str, list[str]]], 
     )
 
     if table.key:
-        _find_duplicates(con, table)
+        _find_duplicates(con, table, record)
 
     phone_cols, phone_join = "", ""
     if table.name == "patients":
@@ -378,6 +394,8 @@ def _validate_and_write(con, table: Table, staged: list[tuple[str, list[str]]], 
     def typed(col: Column) -> str:
         ident = f"_in.{q_ident(col.name)}"
         expr = parse_expr(ident, col, fmt)
+        if col.fail_closed:
+            expr = f"coalesce({expr}, case when not {is_empty(ident)} then true end)"
         if col.accepted:
             expr = f"case when lower(trim({ident})) in ({', '.join(q_str(a) for a in col.accepted)}) then {expr} end"
         return f"cast({expr} as {SQL_TYPES[col.type]}) as {q_ident(col.name)}"
@@ -413,7 +431,7 @@ def _validate_and_write(con, table: Table, staged: list[tuple[str, list[str]]], 
         con.execute(f"create or replace temp view _written as select _source_file from {target}")
 
 
-def _find_duplicates(con, table: Table) -> None:
+def _find_duplicates(con, table: Table, record: str) -> None:
     """Record repeated keys among the rows not already rejected: an exact repeat of an earlier row is
     dropped, a row with the same key but other content is rejected. Adds both to _drop."""
     key = ", ".join(q_ident(k) for k in table.key)
@@ -431,9 +449,9 @@ def _find_duplicates(con, table: Table) -> None:
         f"""
         create or replace temp table _dups as
         select _source_file, _source_line, {key_text} as key_text, first_file, first_line,
-               content_hash = first_hash as is_identical
+               content_hash = first_hash as is_identical, _record
         from (
-            select *, {content} as content_hash,
+            select *, {content} as content_hash, {record} as _record,
                    row_number() over w as nth,
                    first_value(_source_file) over w as first_file,
                    first_value(_source_line) over w as first_line,
@@ -448,7 +466,7 @@ def _find_duplicates(con, table: Table) -> None:
     con.execute(
         """
         insert into _issues
-        select _source_file, _source_line, null, key_text, null,
+        select _source_file, _source_line, null, key_text, _record,
                case when is_identical then 'exact duplicate of ' || first_file || ' line ' || first_line
                     else 'duplicate key (' || key_text || '): differs from ' || first_file || ' line ' || first_line
                end,
@@ -503,23 +521,59 @@ def discover(paths: Iterable[str | Path], mapping: Mapping) -> tuple[dict[str, l
         path = Path(raw_path)
         if path.is_dir():
             for candidate in sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith((".", "~$"))):
-                table = matches(mapping, candidate.name)
-                if table:
+                tables = matches(mapping, candidate.name)
+                for table in tables:  # one file may feed several tables
                     found.setdefault(table, []).append(candidate)
-                else:
+                if not tables:
                     ignored.append(candidate.name)
         elif path.is_file():
-            table = matches(mapping, path.name)
-            if table is None:
+            tables = matches(mapping, path.name)
+            if not tables:
                 expected = "; ".join(f"{t}: {', '.join(tm.patterns)}" for t, tm in mapping.tables.items())
                 raise PatientbaseError(
                     f"{path.name}: cannot tell which table this file is: it matches no file pattern of "
                     f"mapping {mapping.source} ({expected})."
                 )
-            found.setdefault(table, []).append(path)
+            for table in tables:
+                found.setdefault(table, []).append(path)
         else:
             raise PatientbaseError(f"{path}: no such file or folder.")
     return found, ignored
+
+
+def _suggest_mapping(paths: Iterable[str | Path], mapping: Mapping) -> str:
+    """' These files look like mapping X: load with --mapping X.' when a shipped mapping finds the
+    required tables' files where the one in use does not."""
+    from .mapping import BUILTIN_DIR, load_mapping
+
+    for builtin in sorted(BUILTIN_DIR.glob("*.yml")):
+        if builtin.name == mapping.source or builtin.stem == mapping.name:
+            continue
+        other = load_mapping(builtin.stem)
+        try:
+            found, _ = discover(paths, other)
+        except PatientbaseError:
+            continue
+        if all(found.get(t) for t, table in TABLES.items() if table.required):
+            return (f" These files match the shipped mapping '{builtin.stem}': load them with "
+                    f"--mapping {builtin.stem} (or set mapping: {builtin.stem} in patientbase.yml).")
+    return ""
+
+
+def clean_stale_workdirs(max_age_hours: float = 12) -> int:
+    """Remove the temporary folders of loads that were killed before they could clean up."""
+    import shutil
+    import time
+
+    removed = 0
+    for leftover in Path(tempfile.gettempdir()).glob("patientbase-load-*"):
+        try:
+            if time.time() - leftover.stat().st_mtime > max_age_hours * 3600:
+                shutil.rmtree(leftover, ignore_errors=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
 
 
 def ensure_raw_schema(con) -> None:
@@ -538,6 +592,11 @@ def ensure_raw_schema(con) -> None:
             size_bytes BIGINT, rows_loaded BIGINT, rows_rejected BIGINT, is_current BOOLEAN)
         """
     )
+    con.execute("alter table raw.load_ledger add column if not exists mapping_key VARCHAR")
+    # helpers for a mapping's computed columns and row filters (export columns are text)
+    con.execute("create or replace temp macro num(x) as try_cast(replace(replace(replace(trim(cast(x as VARCHAR)), "
+                "' ', ''), chr(160), ''), ',', '.') as DOUBLE)")
+    con.execute("create or replace temp macro parse_date(x, f) as cast(try_strptime(trim(cast(x as VARCHAR)), f) as DATE)")
 
 
 def create_empty(con, table: Table) -> None:
@@ -564,6 +623,9 @@ def load(
     phone_region: str = "RU",
     max_reject_share: float = 0.05,
     progress: Callable[[str], None] | None = None,
+    force: bool = False,
+    min_keep_share: float = 0.9,
+    accept_shrink: bool = False,
 ) -> LoadResult:
     """Load export files into `raw` in one transaction; see the module docstring for the rules."""
     say = progress or (lambda _msg: None)
@@ -573,7 +635,11 @@ def load(
         expected = "; ".join(f"{t}: {', '.join(tm.patterns)}" for t, tm in mapping.tables.items())
         raise PatientbaseError(
             f"No export files found. With mapping {mapping.source} the files are expected as: {expected}."
+            + _suggest_mapping(paths, mapping)
         )
+    stale = clean_stale_workdirs()
+    if stale:
+        say(f"removed {stale} temporary folder(s) left by an interrupted load")
     load_id = uuid.uuid4().hex[:12]
     loaded_at = dt.datetime.now().replace(microsecond=0)
     results: list[FileResult] = []
@@ -590,24 +656,29 @@ def load(
                         if table.required:
                             raise PatientbaseError(
                                 f"Required table '{name}' has no file: expected {' or '.join(tm.patterns)} "
-                                f"in the export folder{tm.where('table')}."
+                                f"in the export folder{tm.where('table')}." + _suggest_mapping(paths, mapping)
                             )
                         create_empty(con, table)
                         created_empty.append(name)
                     continue
                 incremental = tm.mode == "incremental"
-                hashes = [(p, file_sha256(p)) for p in table_files]
+                # the ledger keys a file on its content and the mapping that read it: a fixed mapping reloads
+                mkey = mapping_fingerprint(tm)
+                hashes = [(p, file_sha256(p) + ":" + mkey) for p in table_files]
                 if incremental:  # a file already merged into the table is not merged again
                     seen = {r[0] for r in con.execute(
-                        "select sha256 from raw.load_ledger where table_name = ?", [name]).fetchall()}
-                    fresh = [(p, h) for p, h in hashes if h not in seen]
+                        "select sha256 || ':' || coalesce(mapping_key, '') from raw.load_ledger where table_name = ?",
+                        [name]).fetchall()}
+                    fresh = hashes if force else [(p, h) for p, h in hashes if h not in seen]
                     unchanged = table_exists(con, "raw", name) and not fresh
                 else:
                     current = con.execute(
-                        "select sha256 from raw.load_ledger where table_name = ? and is_current order by sha256", [name]
+                        "select sha256 || ':' || coalesce(mapping_key, '') as k from raw.load_ledger "
+                        "where table_name = ? and is_current order by k", [name]
                     ).fetchall()
                     fresh = hashes
-                    unchanged = table_exists(con, "raw", name) and sorted(h for _, h in hashes) == [r[0] for r in current]
+                    unchanged = (not force and table_exists(con, "raw", name)
+                                 and sorted(h for _, h in hashes) == [r[0] for r in current])
                 if unchanged:
                     for path, _ in hashes:
                         results.append(FileResult(name, path.name, skipped_unchanged=True))
@@ -624,11 +695,13 @@ def load(
                 file_results = {p.name: FileResult(name, p.name) for p, _ in fresh}
                 staged = []
                 for i, (path, _) in enumerate(fresh):
-                    read_path, read_fmt = _prepare(path, tm, Path(workdir))
-                    staged.append(_stage_file(con, path, read_path, tm, table, read_fmt, i, file_results[path.name],
-                                              mapping.source))
+                    stage, columns_out, read_fmt = _stage_file(con, path, tm, table, i, file_results[path.name],
+                                                               Path(workdir), mapping.source)
+                    staged.append((stage, columns_out))
                 if name == "patients":
                     say("patients: checking values and normalising phone numbers")
+                before = (con.execute(f"select count(*) from raw.{q_ident(name)}").fetchone()[0]
+                          if table_exists(con, "raw", name) else 0)
                 # parse with the mapping's formats and ISO ones (XLSX date cells arrive as ISO text)
                 _validate_and_write(con, table, staged, xlsx_format(tm.fmt), phone_region, incremental)
                 if name == "calls":
@@ -648,33 +721,44 @@ def load(
                         "select file_name, action, count(distinct line) from _issues group by all"
                     ).fetchall()
                 )
-                nulled = dict(
-                    con.execute(
-                        "select file_name, count(*) from _issues where action = 'value_nulled' group by all"
+                per_value = dict(
+                    ((f, a), n)
+                    for f, a, n in con.execute(
+                        "select file_name, action, count(*) from _issues where action in ('value_nulled', "
+                        "'value_assumed_true') group by all"
                     ).fetchall()
                 )
                 loaded = dict(con.execute("select _source_file, count(*) from _written group by all").fetchall())
                 if not incremental:
                     con.execute("update raw.load_ledger set is_current = false where table_name = ?", [name])
-                for path, sha in fresh:
+                for path, key in fresh:
                     res = file_results[path.name]
                     res.rows_loaded = loaded.get(path.name, 0)
                     res.rows_rejected = stats.get((path.name, "row_rejected"), 0)
                     res.duplicates_dropped = stats.get((path.name, "duplicate_dropped"), 0)
-                    res.values_nulled = nulled.get(path.name, 0)
+                    res.values_nulled = per_value.get((path.name, "value_nulled"), 0)
+                    res.values_assumed_true = per_value.get((path.name, "value_assumed_true"), 0)
                     res.rows_read = res.rows_loaded + res.rows_rejected + res.duplicates_dropped
+                    sha, mkey_ = key.split(":")
                     con.execute(
-                        "insert into raw.load_ledger values (?, ?, ?, ?, ?, ?, ?, ?, true)",
-                        [load_id, loaded_at, name, path.name, sha, path.stat().st_size, res.rows_loaded, res.rows_rejected],
+                        "insert into raw.load_ledger (load_id, loaded_at, table_name, file_name, sha256, size_bytes, "
+                        "rows_loaded, rows_rejected, is_current, mapping_key) values (?, ?, ?, ?, ?, ?, ?, ?, true, ?)",
+                        [load_id, loaded_at, name, path.name, sha, path.stat().st_size, res.rows_loaded,
+                         res.rows_rejected, mkey_],
                     )
                     results.append(res)
-                    share = res.rows_rejected / res.rows_read if res.rows_read else 0.0
+                    lines = res.lines_read or res.rows_read
+                    share = res.rows_rejected / lines if lines else 0.0
                     if share > max_reject_share:
                         raise PatientbaseError(
-                            f"{path.name}: {res.rows_rejected:,} of {res.rows_read:,} rows ({share:.1%}) were rejected, "
+                            f"{path.name}: {res.rows_rejected:,} of {lines:,} lines ({share:.1%}) were rejected, "
                             f"more than the allowed {max_reject_share:.0%} (config max_reject_share). Nothing was "
                             "loaded. The first problems:\n" + _first_issues(con, path.name)
                         )
+                if not incremental:
+                    after = con.execute(f"select count(*) from raw.{q_ident(name)}").fetchone()[0]
+                    _refuse_shrink(name, before, after, table.required, min_keep_share, accept_shrink,
+                                   [p.name for p, _ in fresh])
                 _drop_temp_objects(con)
                 say(f"{name}: {sum(loaded.values()):,} rows loaded")
         con.execute("commit")
@@ -682,6 +766,28 @@ def load(
         con.execute("rollback")
         raise
     return LoadResult(load_id, results, created_empty, ignored)
+
+
+def _refuse_shrink(name: str, before: int, after: int, required: bool, min_keep_share: float, accept: bool,
+                   files: list[str]) -> None:
+    """A full export that would leave its table with no rows, or with fewer than `min_keep_share` of
+    the rows it replaces, is more likely a broken or partial export than a clinic that lost patients."""
+    if accept:
+        return
+    which = ", ".join(files)
+    if after == 0 and before > 0:
+        raise PatientbaseError(
+            f"{which}: table '{name}' would have no rows" + (f" (it has {before:,} now)" if before else "")
+            + ". Nothing was loaded. If the export really is empty, load it with --accept-shrink "
+            "(or set accept_shrink: true in patientbase.yml)."
+        )
+    if before and after < min_keep_share * before:
+        raise PatientbaseError(
+            f"{which}: table '{name}' would shrink from {before:,} to {after:,} rows ({after / before:.0%}, less "
+            f"than min_keep_share {min_keep_share:.0%}). Nothing was loaded. Is this a partial export? If the "
+            "table really is smaller now, load it with --accept-shrink (or set accept_shrink: true or a lower "
+            "min_keep_share in patientbase.yml)."
+        )
 
 
 def merge_outcomes_into_calls(con) -> None:

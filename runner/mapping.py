@@ -3,17 +3,18 @@
 A mapping is a YAML file (see `runner/mappings/typical_mis.yml`, documented line by line) that names,
 per raw table, the file pattern, the encoding, delimiter, decimal separator, date formats, header
 renames (e.g. Russian -> canonical), value maps for statuses and flags, constants and the load mode
-(`full`: the file is the whole table; `incremental`: new and changed rows, upserted by key).
-Two mappings ship with patientbase: `canonical` (what `patientbase demo` writes) and `typical_mis`.
+(`full`: the file is the whole table; `incremental`: new and changed rows, upserted by key), and
+what real exports need beyond that: no header (`header: false` + `names`), computed columns
+(`{expr: SQL}`), flags from non-empty values (`{nonempty: column}`), row filters (`filter`), value maps
+by `prefix:` / `pattern:`, reader limits (`max_record_lines`, `max_field_chars`). Reading the file
+itself (CSV, whitespace-aligned, XLSX, Parquet) is `runner/reader.py`'s job. Two mappings ship with patientbase: `canonical` (what `patientbase demo` writes) and `typical_mis`.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import datetime as dt
 import fnmatch
-import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -26,7 +27,8 @@ BUILTIN_DIR = Path(__file__).resolve().parent / "mappings"
 
 FORMAT_KEYS = {"encoding", "delimiter", "quote", "decimal_separator", "date_formats", "timestamp_formats",
                "true_values", "false_values"}
-TABLE_KEYS = FORMAT_KEYS | {"file", "columns", "values", "constants", "mode", "sheet"}
+TABLE_KEYS = FORMAT_KEYS | {"file", "columns", "values", "constants", "mode", "sheet", "header", "names", "filter",
+                            "max_record_lines", "max_field_chars"}
 
 ISO_DATE = ("%Y-%m-%d",)
 ISO_TIMESTAMPS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d")
@@ -61,6 +63,15 @@ class TableMapping:
     constants: dict[str, str] = field(default_factory=dict)
     mode: str = "full"
     sheet: str | None = None
+    #: Canonical column -> SQL expression over the export's columns (`expr:`), or a flag that is true
+    #: when the named export column is not empty (`nonempty:`), already written as SQL.
+    exprs: dict[str, str] = field(default_factory=dict)
+    #: The file has no header: its columns, in order (`header: false` + `names:`).
+    names: tuple[str, ...] | None = None
+    #: SQL condition over the export's columns: rows where it is not true are skipped (and counted).
+    row_filter: str | None = None
+    max_record_lines: int = 20
+    max_field_chars: int = 20_000
     lines: dict[str, int] = field(default_factory=dict)  # "columns.<name>" -> line in the mapping file
 
     def export_names(self, column: str) -> tuple[str, ...]:
@@ -145,13 +156,26 @@ def _parse(data: dict, lines: dict[str, int], source: str) -> Mapping:
         if unknown:
             raise ConfigError(f"{at}: unknown key(s) {', '.join(sorted(unknown))} for table {table_name}.")
         table = TABLES[table_name]
-        columns = {
-            str(k): tuple(str(x) for x in v) if isinstance(v, list) else (str(v),)
-            for k, v in (spec.get("columns") or {}).items()
-        }
+        columns: dict[str, tuple[str, ...]] = {}
+        exprs: dict[str, str] = {}
+        for k, v in (spec.get("columns") or {}).items():
+            if isinstance(v, dict):
+                where = f"{source} line {lines.get(f'tables.{table_name}.columns.{k}', '?')}"
+                if set(v) == {"expr"}:
+                    exprs[str(k)] = f"({v['expr']})"
+                elif set(v) == {"nonempty"}:
+                    names_ = v["nonempty"] if isinstance(v["nonempty"], list) else [v["nonempty"]]
+                    cond = " or ".join(
+                        f"nullif(trim(read.{_qi(str(n).strip().lower())}), '') is not null" for n in names_)
+                    exprs[str(k)] = f"(case when {cond} then 'true' else 'false' end)"
+                else:
+                    raise ConfigError(f"{where}: a computed column is {{expr: SQL}} or {{nonempty: column}}, "
+                                      f"not {v!r}.")
+            else:
+                columns[str(k)] = tuple(str(x) for x in v) if isinstance(v, list) else (str(v),)
         constants = {str(k): str(v) for k, v in (spec.get("constants") or {}).items()}
         values = {**{k: v for k, v in default_values.items() if k in table.column_names}, **(spec.get("values") or {})}
-        for col in list(columns) + list(constants) + list(values):
+        for col in list(columns) + list(exprs) + list(constants) + list(values):
             if col not in table.column_names:
                 line = lines.get(f"tables.{table_name}.columns.{col}") or lines.get(f"tables.{table_name}")
                 raise ConfigError(
@@ -163,6 +187,18 @@ def _parse(data: dict, lines: dict[str, int], source: str) -> Mapping:
             raise ConfigError(f"{at}: mode must be 'full' or 'incremental', not {mode!r}.")
         if mode == "incremental" and not table.key:
             raise ConfigError(f"{at}: {table_name} has no key, so it can only be loaded in full mode.")
+        header_flag = spec.get("header", True)
+        names = spec.get("names")
+        if header_flag is False and not (isinstance(names, list) and names):
+            raise ConfigError(f"{at}: `header: false` needs `names:`, the file's columns in order.")
+        if names is not None and header_flag is not False:
+            raise ConfigError(f"{at}: `names:` is for a file without a header; add `header: false`.")
+        limits = {}
+        for key in ("max_record_lines", "max_field_chars"):
+            if key in spec:
+                if not isinstance(spec[key], int) or spec[key] < 1:
+                    raise ConfigError(f"{at}: `{key}` must be a positive whole number.")
+                limits[key] = spec[key]
         pattern = spec.get("file", f"{table_name}.csv")
         patterns = tuple(pattern) if isinstance(pattern, list) else (str(pattern),)
         tables[table_name] = TableMapping(
@@ -176,9 +212,14 @@ def _parse(data: dict, lines: dict[str, int], source: str) -> Mapping:
             constants=constants,
             mode=mode,
             sheet=spec.get("sheet"),
+            exprs=exprs,
+            names=tuple(str(n).strip().lower() for n in names) if names else None,
+            row_filter=str(spec["filter"]) if spec.get("filter") else None,
+            **limits,
             lines={
                 "table": lines.get(f"tables.{table_name}", 0),
-                **{f"columns.{c}": lines.get(f"tables.{table_name}.columns.{c}", 0) for c in columns},
+                **{f"columns.{c}": lines.get(f"tables.{table_name}.columns.{c}", 0) for c in [*columns, *exprs]},
+                "filter": lines.get(f"tables.{table_name}.filter", 0),
             },
         )
     for name in TABLES:  # tables the mapping does not mention keep their canonical file name
@@ -194,42 +235,26 @@ def _norm(value) -> str:
 # Finding and preparing files
 
 
-def matches(mapping: Mapping, file_name: str) -> str | None:
-    """The table whose pattern matches this file name (case-insensitive), if any."""
+def matches(mapping: Mapping, file_name: str) -> list[str]:
+    """The tables whose pattern matches this file name (case-insensitive): one file may feed several."""
     lowered = file_name.lower()
-    for name, tm in mapping.tables.items():
-        if any(fnmatch.fnmatch(lowered, p.lower()) for p in tm.patterns):
-            return name
-    return None
+    return [name for name, tm in mapping.tables.items()
+            if any(fnmatch.fnmatch(lowered, p.lower()) for p in tm.patterns)]
 
 
-def detect_encoding(path: Path, sample_bytes: int = 1 << 20) -> str:
-    """UTF-8 when the file decodes as UTF-8 (a BOM is fine), otherwise Windows-1251."""
-    with path.open("rb") as fh:
-        sample = fh.read(sample_bytes)
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8"
-    try:
-        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
-        return "utf-8"
-    except UnicodeDecodeError:
-        return "cp1251"
+def _qi(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
-def to_utf8(path: Path, encoding: str, target: Path) -> None:
-    """Re-encode a text export to UTF-8 (DuckDB reads UTF-8), streaming."""
-    try:
-        with path.open(encoding=encoding, newline="") as src, target.open("w", encoding="utf-8", newline="") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
-    except UnicodeDecodeError as exc:
-        with path.open("rb") as fh:
-            line = fh.read(exc.start).count(b"\n") + 1
-        raise PatientbaseError(
-            f"{path.name}, line {line}: bytes that are not {encoding} ({exc.reason}). Set the file's "
-            "encoding in the mapping (utf-8, cp1251, …)."
-        ) from None
-    except LookupError:
-        raise ConfigError(f"{path.name}: unknown encoding {encoding!r} in the mapping.") from None
+def mapping_fingerprint(tm: TableMapping) -> str:
+    """A hash of everything in a table's mapping that changes what is read from a file: the ledger
+    keys a loaded file on its content and this, so a fixed mapping reloads."""
+    import hashlib
+
+    parts = repr((tm.patterns, tm.fmt, sorted(tm.columns.items()), sorted((k, sorted(v.items())) for k, v in tm.values.items()),
+                  sorted(tm.constants.items()), tm.mode, tm.sheet, sorted(tm.exprs.items()), tm.names, tm.row_filter,
+                  tm.max_record_lines, tm.max_field_chars))
+    return hashlib.sha256(parts.encode("utf-8")).hexdigest()[:16]
 
 
 def xlsx_to_csv(path: Path, sheet: str | None, target: Path) -> None:

@@ -26,6 +26,9 @@ class Column:
     required: bool = False
     #: Allowed values (compared lower-cased and trimmed); None = anything.
     accepted: tuple[str, ...] | None = None
+    #: A boolean that must fail closed (opt-outs, death): a value in an unknown spelling counts as
+    #: true (`value_assumed_true`), never as false or empty.
+    fail_closed: bool = False
 
 
 @dataclass(frozen=True)
@@ -44,8 +47,8 @@ class Table:
         return next(c for c in self.columns if c.name == name)
 
 
-def _c(name, type="text", required=False, accepted=None):
-    return Column(name, type, required, tuple(accepted) if accepted else None)
+def _c(name, type="text", required=False, accepted=None, fail_closed=False):
+    return Column(name, type, required, tuple(accepted) if accepted else None, fail_closed)
 
 
 VISIT_STATUSES = ("completed", "no_show", "cancelled", "scheduled")
@@ -72,9 +75,9 @@ TABLES: dict[str, Table] = {
                 _c("source_channel"),
                 _c("referred_by_patient_id"),
                 _c("created_at", "timestamp"),
-                _c("do_not_call", "boolean"),
-                _c("do_not_message", "boolean"),
-                _c("is_deceased", "boolean"),
+                _c("do_not_call", "boolean", fail_closed=True),
+                _c("do_not_message", "boolean", fail_closed=True),
+                _c("is_deceased", "boolean", fail_closed=True),
                 _c("loyalty_member_since", "date"),
             ),
         ),
@@ -96,7 +99,11 @@ TABLES: dict[str, Table] = {
         Table(
             "visit_services",
             required=False,
+            # the export's line id when it has one; else the loader makes one from visit + service +
+            # the n-th distinct line for them in the file (runner/load.py _service_line_keys)
+            key=("service_line_id",),
             columns=(
+                _c("service_line_id"),
                 _c("visit_id", required=True),
                 _c("service_code"),
                 _c("service_name"),
@@ -107,7 +114,7 @@ TABLES: dict[str, Table] = {
         ),
         Table(
             "payments",
-            required=True,
+            required=False,  # a clinic without money data: created empty
             key=("payment_id",),
             columns=(
                 _c("payment_id", required=True),

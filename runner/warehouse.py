@@ -101,6 +101,10 @@ def publishing(cfg: Config):
     live = cfg.warehouse_path
     staging = live.with_name(live.name + ".building")
     with RunLock(live):
+        if staging.exists():  # a command that was killed left its copy; under the lock it is nobody's
+            import click
+
+            click.echo(f"Removed {staging.name}, the unfinished copy of an interrupted command.", err=True)
         _remove(staging, Path(f"{staging}.wal"))
         if live.exists():
             shutil.copyfile(live, staging)

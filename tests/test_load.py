@@ -32,7 +32,8 @@ def loaded(ws):
 
 def test_load_counts_and_summary(loaded):
     ws, result = loaded
-    assert "patients.csv                    8 loaded, 2 rejected, 1 exact duplicates dropped, 3 bad values emptied" in result.output
+    assert ("patients.csv                    8 loaded, 2 rejected, 1 exact duplicates dropped, 2 bad values emptied, "
+            "1 unknown opt-out/death flags read as TRUE\n      11 data lines = 8 loaded + 2 rejected + 1 duplicates\n") in result.output
     assert "visits.csv                      5 loaded, 3 rejected" in result.output
     assert "payments.csv                    6 loaded, 1 rejected" in result.output
     assert ws.scalar("select count(*) from raw.patients") == 8
@@ -53,7 +54,7 @@ def test_every_problem_is_kept_with_file_line_column_and_reason(loaded):
     )
     assert rows == [
         ("patients", "patients.csv", 7, "birth_date", "1970-13-45", "value_nulled"),
-        ("patients", "patients.csv", 8, "do_not_call", "maybe", "value_nulled"),
+        ("patients", "patients.csv", 8, "do_not_call", "maybe", "value_assumed_true"),
         ("patients", "patients.csv", 8, "sex", "X", "value_nulled"),
         ("patients", "patients.csv", 10, "patient_id", None, "row_rejected"),
         ("patients", "patients.csv", 11, None, "patient_id=1002", "duplicate_dropped"),
@@ -61,12 +62,12 @@ def test_every_problem_is_kept_with_file_line_column_and_reason(loaded):
         ("payments", "payments.csv", 8, "amount", "abc", "row_rejected"),
         ("visits", "visits.csv", 6, "scheduled_at", "31.02.2024 10:00", "row_rejected"),
         ("visits", "visits.csv", 7, "status", "visited", "row_rejected"),
-        ("visits", "visits.csv", 8, "booked_at", None, "row_rejected"),
+        ("visits", "visits.csv", 8, None, None, "row_rejected"),
     ]
     reasons = dict(((r[0], r[1]), r[2]) for r in ws.query("select file_name, line, reason from raw.load_rejects"))
     assert reasons[("patients.csv", 12)] == "duplicate key (patient_id=1004): differs from patients.csv line 5"
     assert reasons[("visits.csv", 7)] == "unknown value; allowed: completed, no_show, cancelled, scheduled"
-    assert reasons[("visits.csv", 8)].startswith("missing columns")
+    assert reasons[("visits.csv", 8)] == "expected 8 fields, found 7"
     # the whole rejected record is kept so it can be fixed and re-loaded
     assert ws.scalar("select raw_record from raw.load_rejects where file_name='payments.csv'") == (
         '{"payment_id":"P7","patient_id":"1004","visit_id":"V7","paid_at":"2024-04-01 09:05:00","amount":"abc","method":"card"}'
@@ -113,7 +114,7 @@ def test_too_many_rejects_fail_the_load_and_change_nothing(ws):
     exports = ws.copy_fixture("tiny")
     result = ws.invoke("load", str(exports), expect=1)
     # patients.csv: 2 of 11 records rejected (18%) is over the default 5%
-    assert "patients.csv: 2 of 11 rows (18.2%) were rejected, more than the allowed 5%" in result.output
+    assert "patients.csv: 2 of 11 lines (18.2%) were rejected, more than the allowed 5%" in result.output
     assert "line 10, column patient_id: missing required value" in result.output
     assert "Nothing was published." in result.output
     assert not ws.warehouse.exists()
@@ -148,7 +149,8 @@ def test_staging_cleans_and_casts(loaded):
     assert patients["1003"] == ("Сидорова Мария", "F", None, True, True, False)  # ' Сидорова ' trimmed, 'f' -> 'F'
     assert patients["1005"][5] is True  # deceased
     assert patients["1006"][3] is False  # invalid phone flagged, card kept
-    assert patients["1007"][1:6] == (None, None, False, False, False)  # bad sex / flag emptied -> defaults
+    # bad sex emptied; do_not_call 'maybe' fails closed: the patient is not callable
+    assert patients["1007"][1:6] == (None, None, False, True, False)
     assert ws.query("select visit_id, status, is_completed, visit_date from staging.stg_mis__visits where visit_id = 'V2'") == [
         ("V2", "completed", True, __import__("datetime").date(2024, 7, 20))
     ]

@@ -2,7 +2,8 @@
   One row per appointment that existed as of `as_of_date`, resolved to its person and numbered.
 
   As-of replay: an appointment at or after the as-of date counts as 'scheduled' (unless it was
-  cancelled), and one booked after the as-of date did not exist yet, so it is left out. Visit numbers,
+  cancelled), and one booked after the as-of date did not exist yet, so it is left out; in a replay
+  (int_as_of_date.is_replay) one without booked_at is left out too, as nothing says it was known. Visit numbers,
   primary flags and gaps are computed over completed visits only.
 
   The visit's money is joined here, once, so fct_visits is a plain view of this table: net payments
@@ -88,8 +89,13 @@ visits_as_of as (
     cross join as_of
     left join persons
         on visits.patient_id = persons.patient_id
-    where visits.booked_at is null
-        or cast(visits.booked_at as date) < as_of.as_of_date
+    -- known that day: booked before it; or, without booked_at, already past, or in the future of an
+    -- export made that day (not a replay: a replay must not see bookings made after the as-of date)
+    where cast(visits.booked_at as date) < as_of.as_of_date
+        or (
+            visits.booked_at is null
+            and (visits.visit_date < as_of.as_of_date or not coalesce(as_of.is_replay, false))
+        )
 
 ),
 
