@@ -511,7 +511,8 @@ class ReportBuilder:
         fig.add_bar(name=t["segments_revenue"], y=data["segment_label"], x=data["share_of_revenue"], orientation="h",
                     marker_color=REPEAT, texttemplate="%{x:.0%}", textposition="outside",
                     hovertemplate="%{y}: %{x:.1%}<extra>" + t["segments_revenue"] + "</extra>")
-        top = max(max(data["share_of_patients"]), max(data["share_of_revenue"]))
+        # shares of revenue are empty when there is no net revenue (a clinic without payment data)
+        top = max([v for v in data["share_of_patients"] + data["share_of_revenue"] if v is not None] or [1.0])
         fig.update_layout(self.layout(
             barmode="group", bargap=0.25, bargroupgap=0.05,
             xaxis={"tickformat": ".0%", "range": [0, min(1.0, top * 1.18) or 1], "gridcolor": "#e6ebef"},

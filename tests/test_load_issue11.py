@@ -297,6 +297,15 @@ def test_8_payments_are_optional_and_every_model_builds_with_none(ws):
     assert "payments (no file)     created empty" in result.output
     ws.invoke("build", "--as-of", "2025-07-01")
     assert ws.scalar("select count(*) from marts.fct_visits") > 0
+    # the headline figures exist with zero money, shares of nothing are empty (not 0% or a crash)
+    assert ws.query("select net_revenue_all_time, revenue_12m, repeat_revenue_share_12m, "
+                    "top15_revenue_share_all_time from marts.kpi_headline") == [(0, 0, None, None)]
+    # the whole daily job runs: checks, summary, call list, segment files and the report
+    result = ws.invoke("run", "--as-of", "2025-07-01", str(folder))
+    assert "repeat revenue               — of net revenue" in result.output
+    assert "net revenue" in result.output and "Report (" in result.output
+    assert (ws.root / "exports" / "report.html").is_file()
+    assert list((ws.root / "exports").glob("call_list_*.csv"))
 
 
 # -- 9. mappings say what real exports need ------------------------------------------------------------
