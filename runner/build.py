@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .config import WAREHOUSE_ENV, Config
+from .config import Config
 from .errors import ConfigError, PatientbaseError
 
 
@@ -84,16 +83,13 @@ def run_dbt(cfg: Config, command: str = "build", as_of: str | None = None, extra
             label = node.node_name if node is not None else ""
             progress(f"dbt {command}: {done['n']} nodes done, last {label}")
 
-    previous = os.environ.get(WAREHOUSE_ENV)
-    os.environ[WAREHOUSE_ENV] = str(cfg.warehouse_path)  # profiles.yml reads it
+    from .engine import dbt_environment
+
     try:
-        result = dbtRunner(callbacks=[on_event]).invoke(dbt_args(cfg, command, as_of, extra, all_tests))
+        with dbt_environment(cfg):  # profiles.yml reads the engine and its connection from the environment
+            result = dbtRunner(callbacks=[on_event]).invoke(dbt_args(cfg, command, as_of, extra, all_tests))
     finally:
         _release_warehouse()
-        if previous is None:
-            os.environ.pop(WAREHOUSE_ENV, None)
-        else:
-            os.environ[WAREHOUSE_ENV] = previous
     if result.exception is not None:
         raise PatientbaseError(f"dbt {command} could not run: {result.exception}")
     out = BuildResult(success=bool(result.success))
