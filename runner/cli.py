@@ -197,27 +197,31 @@ def _load(cfg: Config, paths, mapping_name: str | None = None) -> None:
 @cli.command()
 @as_of_option
 @click.option("--select", "-s", multiple=True, help="dbt node selection (passed to dbt build --select).")
+@click.option("--exclude", multiple=True,
+              help="dbt nodes left out (passed to dbt build --exclude), e.g. resource_type:test for the models "
+                   "and unit tests without the data tests.")
 @click.option("--all-tests/--daily-tests", default=None,
               help="Also run the dbt unit tests and the tests tagged `deep` (what the loader or another "
                    "test already guarantees), as CI does. Default: config all_tests (off).")
 @pass_config
-def build(cfg: Config, as_of, select, all_tests):
+def build(cfg: Config, as_of, select, exclude, all_tests):
     """Run dbt build: every model and its data tests. The warehouse is replaced only if everything passes."""
     from .warehouse import publishing
 
     with publishing(cfg) as staged:
-        _build(staged, as_of, select, all_tests)
+        _build(staged, as_of, select, all_tests, exclude)
     click.echo(f"Published to {describe(cfg)}.")
 
 
-def _build(cfg: Config, as_of, select=(), all_tests=None):
+def _build(cfg: Config, as_of, select=(), all_tests=None, exclude=()):
     from .build import build as dbt_build
     from .build import parse_date
 
     as_of = parse_date(as_of)
     start = time.perf_counter()
     with progress("Building the warehouse (dbt build)") as say:
-        result = dbt_build(cfg, as_of=as_of, select=tuple(select), progress=say, all_tests=all_tests)
+        result = dbt_build(cfg, as_of=as_of, select=tuple(select), progress=say, all_tests=all_tests,
+                           exclude=tuple(exclude))
     counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts.items()))
     click.echo(f"dbt build passed in {time.perf_counter() - start:.1f} s ({counts}).")
     for w in result.warnings[:10]:
