@@ -308,7 +308,7 @@ def _spark_push(cfg: Config, duck, tables) -> None:
     _spark_save_state(cfg, state)
 
 
-def _spark_register(spark, schema: str, raw_dir: str, kind: str = "table") -> None:
+def _spark_register(spark, schema: str, raw_dir: str) -> None:
     spark.sql(f"create database if not exists {schema}")
     for table in sorted(p.name for p in Path(raw_dir).iterdir()):
         spark.sql(f"drop table if exists {schema}.{table}")
