@@ -47,7 +47,8 @@
   ratio_or_null(numerator, denominator, scale=4)
   numerator / denominator as a decimal with `scale` places, null when the denominator is 0 or null.
   The numerator is cast to a wide decimal first, so integer counts never divide as integers
-  (Postgres) and the result type is the same on every engine.
+  (Postgres) and the result type is the same on every engine; the quotient is exact (exact_quotient),
+  so a half-cent tie rounds the same way on DuckDB, PostgreSQL and Spark.
   Arguments:
     numerator: column or SQL expression.
     denominator: column or SQL expression.
@@ -55,8 +56,7 @@
 #}
 {% macro ratio_or_null(numerator, denominator, scale=4) -%}
     cast(
-        cast({{ numerator }} as {{ api.Column.numeric_type('numeric', 28, 10) }})
-        / nullif({{ denominator }}, 0)
+        {{ patient_base.exact_quotient(numerator, 'nullif(' ~ denominator ~ ', 0)') }}
         as {{ api.Column.numeric_type('numeric', 18, scale) }}
     )
 {%- endmacro %}

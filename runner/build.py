@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .config import WAREHOUSE_ENV, Config
+from .config import Config
 from .errors import ConfigError, PatientbaseError
 
 
@@ -64,8 +63,17 @@ def dbt_args(cfg: Config, command: str, as_of: str | None = None, extra: list[st
         # loader enforces and `check` validates on the raw tables (unique keys, required values, known
         # statuses), on views the grain a reconciliation test already proves. On 10M-row exports they
         # were ~40% of the build. CI runs both; the daily job need not.
-        args += ["--exclude-resource-type", "unit_test", "--exclude", "tag:deep"]
+        args += ["--exclude-resource-type", "unit_test"]
+        extra = _with_exclude(list(extra or []), "tag:deep")
     return args + list(extra or [])
+
+
+def _with_exclude(extra: list[str], selector: str) -> list[str]:
+    """Add `selector` to the --exclude of `extra` (one --exclude flag holds them all)."""
+    if "--exclude" not in extra:
+        return extra + ["--exclude", selector]
+    at = extra.index("--exclude") + 1
+    return extra[:at] + [selector] + extra[at:]
 
 
 def run_dbt(cfg: Config, command: str = "build", as_of: str | None = None, extra: list[str] | None = None,
@@ -87,16 +95,13 @@ def run_dbt(cfg: Config, command: str = "build", as_of: str | None = None, extra
             label = node.node_name if node is not None else ""
             progress(f"dbt {command}: {done['n']} nodes done, last {label}")
 
-    previous = os.environ.get(WAREHOUSE_ENV)
-    os.environ[WAREHOUSE_ENV] = str(cfg.warehouse_path)  # profiles.yml reads it
+    from .engine import dbt_environment
+
     try:
-        result = dbtRunner(callbacks=[on_event]).invoke(dbt_args(cfg, command, as_of, extra, all_tests, extra_vars))
+        with dbt_environment(cfg):  # profiles.yml reads the engine and its connection from the environment
+            result = dbtRunner(callbacks=[on_event]).invoke(dbt_args(cfg, command, as_of, extra, all_tests, extra_vars))
     finally:
         _release_warehouse()
-        if previous is None:
-            os.environ.pop(WAREHOUSE_ENV, None)
-        else:
-            os.environ[WAREHOUSE_ENV] = previous
     if result.exception is not None:
         raise PatientbaseError(f"dbt {command} could not run: {result.exception}")
     out = BuildResult(success=bool(result.success))
@@ -129,10 +134,12 @@ def _release_warehouse() -> None:
 
 
 def build(cfg: Config, as_of: str | None = None, select: tuple[str, ...] = (),
-          progress: Callable[[str], None] | None = None, all_tests: bool | None = None) -> BuildResult:
+          progress: Callable[[str], None] | None = None, all_tests: bool | None = None,
+          exclude: tuple[str, ...] = ()) -> BuildResult:
     # cautious: a test runs only when all the models it reads are selected (a reconciliation test
     # reading marts must not run on a staging-only build)
     extra = ["--select", *select, "--indirect-selection", "cautious"] if select else []
+    extra += ["--exclude", *exclude] if exclude else []
     result = run_dbt(cfg, "build", as_of=as_of, extra=extra, progress=progress, all_tests=all_tests)
     if not result.success:
         details = "\n".join(f"  - {f}" for f in result.failures[:10]) or "  (see the dbt log)"

@@ -21,6 +21,11 @@ WAREHOUSE_ENV = "PATIENTBASE_WAREHOUSE"
 @dataclass
 class Config:
     warehouse: str = "patientbase.duckdb"
+    # Where the warehouse lives: duckdb (the file above), postgres or spark, with the connection under a
+    # key named after the engine (runner/engine.py). The loader's working copy stays in the file above.
+    engine: str = "duckdb"
+    postgres: dict = field(default_factory=dict)
+    spark: dict = field(default_factory=dict)
     exports_dir: str = "exports"
     # Folder `patientbase run` loads when no PATHS are given: drop the MIS exports there.
     input_dir: str = "input"
@@ -112,4 +117,7 @@ def load_config(path: str | os.PathLike | None = None, warehouse: str | None = N
         raise ConfigError(f"{cfg_path}: `vars` must be a mapping of dbt var names to values.")
     if not isinstance(cfg.checks, dict):
         raise ConfigError(f"{cfg_path}: `checks` must be a mapping of check settings to values.")
+    from .engine import settings as engine_settings
+
+    engine_settings(cfg)  # an unknown engine or a bad connection block fails here, before any work
     return cfg

@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 
 from .config import Config
+from .engine import publishing as engine_publishing
 from .errors import PatientbaseError
 
 
@@ -111,7 +112,9 @@ def publishing(cfg: Config):
             if Path(f"{live}.wal").exists():  # an unclean shutdown: carry the log so DuckDB replays it
                 shutil.copyfile(f"{live}.wal", f"{staging}.wal")
         try:
-            yield dataclasses.replace(cfg, warehouse=str(staging))
+            staged = dataclasses.replace(cfg, warehouse=str(staging))
+            with engine_publishing(staged):  # PostgreSQL/Spark: a new version, published on success
+                yield staged
         except PatientbaseError as exc:
             _remove(staging, Path(f"{staging}.wal"))
             kept = f"The published warehouse {live} was left as it was." if live.exists() else "Nothing was published."

@@ -306,7 +306,7 @@ final as (
         has_booked_visit,
         return_intervals,
         cast(median_return_days as {{ api.Column.numeric_type('numeric', 18, 1) }}) as median_return_days,
-        cast(round(median_return_days * {{ factor }}, 0) as {{ dbt.type_int() }}) as expected_return_days,
+        cast({{ patient_base.round_to('median_return_days * ' ~ factor) }} as {{ dbt.type_int() }}) as expected_return_days,
         latest_plan_id,
         latest_plan_status,
         latest_plan_amount,

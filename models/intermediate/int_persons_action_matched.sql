@@ -157,7 +157,7 @@ explained as (
             ]) }}
             when 'churn_prevention' then {{ dbt.concat([
                 "coalesce(segment_label_en, segment)", "': usually comes back every '",
-                text('cast(round(median_return_days, 0) as ' ~ dbt.type_int() ~ ')'),
+                text('cast(' ~ patient_base.round_to('median_return_days') ~ ' as ' ~ dbt.type_int() ~ ')'),
                 "' days (median); last visit on '", text('last_visit_date'), "', '",
                 text('days_since_last_visit'), "' days ago'",
             ]) }}
@@ -173,7 +173,7 @@ explained as (
             when 'cross_sell' then {{ dbt.concat([
                 "'Active, one specialty only ('", "specialty_en", "'); after '",
                 "coalesce(offer_from_label_en, offer_from_category)", "' '",
-                text('cast(round(offer_probability * 100, 0) as ' ~ dbt.type_int() ~ ')'),
+                text('cast(' ~ patient_base.round_to('offer_probability * 100') ~ ' as ' ~ dbt.type_int() ~ ')'),
                 "'% come for '", "coalesce(offer_category_label_en, offer_category)",
                 "' within " ~ window_days ~ " days'",
             ]) }}
@@ -206,7 +206,7 @@ explained as (
             ]) }}
             when 'churn_prevention' then {{ dbt.concat([
                 "coalesce(segment_label_ru, segment)", "': обычно приходит раз в '",
-                text('cast(round(median_return_days, 0) as ' ~ dbt.type_int() ~ ')'),
+                text('cast(' ~ patient_base.round_to('median_return_days') ~ ' as ' ~ dbt.type_int() ~ ')'),
                 "' дн. (медиана); последний приём '", text('last_visit_date'), "', '",
                 text('days_since_last_visit'), "' дн. назад'",
             ]) }}
@@ -222,7 +222,7 @@ explained as (
             when 'cross_sell' then {{ dbt.concat([
                 "'Активен, одно направление ('", "specialty_ru", "'); после «'",
                 "coalesce(offer_from_label_ru, offer_from_category)", "'» '",
-                text('cast(round(offer_probability * 100, 0) as ' ~ dbt.type_int() ~ ')'),
+                text('cast(' ~ patient_base.round_to('offer_probability * 100') ~ ' as ' ~ dbt.type_int() ~ ')'),
                 "'% приходят на «'", "coalesce(offer_category_label_ru, offer_category)",
                 "'» в течение " ~ window_days ~ " дн.'",
             ]) }}
@@ -290,7 +290,7 @@ final as (
         expected_revenue,
         conversion_rate,
         conversion_rate_source,
-        {{ patient_base.cast_money('coalesce(conversion_rate, 0) * expected_revenue') }} as expected_value,
+        {{ patient_base.cast_money(patient_base.exact_product('coalesce(conversion_rate, 0)', 'expected_revenue')) }} as expected_value,
         is_action_about_booking,
         segment,
         lifecycle_status,

@@ -77,7 +77,7 @@ person_cards as (
 
     select
         person_id,
-        {{ dbt.listagg('patient_id', "','", 'order by patient_id') }} as patient_ids,
+        {{ patient_base.ordered_list('patient_id', 'patient_id') }} as patient_ids,
         count(*) as cards,
         {{ dbt.bool_or('do_not_call') }} as do_not_call,
         {{ dbt.bool_or('do_not_message') }} as do_not_message,
@@ -234,7 +234,7 @@ measured as (
         {{ dbt.datediff('last_visit_date', 'as_of_date', 'day') }} as days_since_last_visit,
         {{ dbt.datediff('first_visit_date', 'as_of_date', 'day') }} as days_since_first_visit,
         case
-            when completed_visits > 0 then cast(total_revenue / completed_visits as {{ patient_base.type_money() }})
+            when completed_visits > 0 then cast({{ patient_base.exact_quotient('total_revenue', 'completed_visits') }} as {{ patient_base.type_money() }})
         end as avg_check
     from joined
 

@@ -7,12 +7,6 @@
 -#}
 {%- set categories = patient_base.service_category_codes() -%}
 {%- set window_days = var('transition_window_days', 180) | int -%}
-{%- set category_pairs = [] -%}
-{%- for from_category in categories -%}
-    {%- for to_category in categories -%}
-        {%- do category_pairs.append((from_category, to_category)) -%}
-    {%- endfor -%}
-{%- endfor -%}
 
 with
 
@@ -80,29 +74,62 @@ categories_seen as (
 
 ),
 
-category_pairs as (
-    {%- for pair in category_pairs %}
+category_list as (
 
-    select
-        '{{ pair[0] }}' as from_category,
-        '{{ pair[1] }}' as to_category,
-        max(categories_seen.seen_{{ pair[1] }}) as is_to_category_seen,
-        coalesce(sum(case when visit_patterns.has_{{ pair[0] }} then visit_patterns.visits else 0 end), 0) as from_visits,
-        coalesce(sum(
-            case
-                when visit_patterns.has_{{ pair[0] }} and visit_patterns.is_followed_by_{{ pair[1] }}
-                    then visit_patterns.visits
-                else 0
-            end
-        ), 0) as followed_visits
-    from categories_seen
-    left join visit_patterns
-        on 1 = 1
+    -- the vocabulary as rows: the pairs below are this list joined to itself (81 rows), so each CTE
+    -- above is read once (a union of one select per pair made Spark recompute them per branch)
+    {%- for category in categories %}
+    select '{{ category }}' as category
     {%- if not loop.last %}
-
     union all
     {%- endif %}
     {%- endfor %}
+
+),
+
+category_pairs as (
+
+    select
+        from_list.category as from_category,
+        to_list.category as to_category,
+        max(
+            case to_list.category
+                {%- for category in categories %}
+                when '{{ category }}' then categories_seen.seen_{{ category }}
+                {%- endfor %}
+            end
+        ) as is_to_category_seen,
+        coalesce(sum(
+            case
+                {%- for category in categories %}
+                when from_list.category = '{{ category }}' and visit_patterns.has_{{ category }}
+                    then visit_patterns.visits
+                {%- endfor %}
+                else 0
+            end
+        ), 0) as from_visits,
+        coalesce(sum(
+            case
+                {%- for from_category in categories %}
+                when from_list.category = '{{ from_category }}' and visit_patterns.has_{{ from_category }} then
+                    case to_list.category
+                        {%- for to_category in categories %}
+                        when '{{ to_category }}' then
+                            case when visit_patterns.is_followed_by_{{ to_category }} then visit_patterns.visits else 0 end
+                        {%- endfor %}
+                    end
+                {%- endfor %}
+                else 0
+            end
+        ), 0) as followed_visits
+    from category_list as from_list
+    cross join category_list as to_list
+    cross join categories_seen
+    left join visit_patterns
+        on 1 = 1
+    group by
+        from_list.category,
+        to_list.category
 
 ),
 

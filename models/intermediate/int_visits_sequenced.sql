@@ -164,8 +164,8 @@ final as (
         coalesce(sequenced.visit_number_in_specialty = 1, false) as is_primary_in_specialty,
         sequenced.prev_visit_date,
         {{ dbt.datediff('sequenced.prev_visit_date', 'sequenced.visit_date', 'day') }} as days_since_prev_visit,
-        coalesce(revenue_per_visit.revenue, 0) as revenue,
-        coalesce(billed_per_visit.billed_amount, 0) as billed_amount,
+        {{ patient_base.cast_money('coalesce(revenue_per_visit.revenue, 0)') }} as revenue,
+        {{ patient_base.cast_money('coalesce(billed_per_visit.billed_amount, 0)') }} as billed_amount,
         coalesce(billed_per_visit.services, 0) as services
     from sequenced
     left join revenue_per_visit

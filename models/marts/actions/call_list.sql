@@ -199,7 +199,7 @@ doctors as (
 
     select
         phone_e164,
-        {{ dbt.listagg('last_doctor_id', "', '", 'order by last_doctor_id') }} as doctors
+        {{ patient_base.ordered_list('last_doctor_id', 'last_doctor_id', ', ') }} as doctors
     from phone_doctors
     group by phone_e164
 
@@ -209,7 +209,7 @@ specialties as (
 
     select
         phone_e164,
-        {{ dbt.listagg('last_specialty', "', '", 'order by last_specialty') }} as specialties
+        {{ patient_base.ordered_list('last_specialty', 'last_specialty', ', ') }} as specialties
     from phone_specialties
     group by phone_e164
 
@@ -221,14 +221,14 @@ phones as (
         phone_e164,
         min(list_rank) as list_rank,
         count(*) as persons,
-        {{ dbt.listagg('display_name', "'; '", 'order by person_rank') }} as patient_names,
-        {{ dbt.listagg('person_id', "','", 'order by person_rank') }} as person_ids,
-        {{ dbt.listagg('action_code', "','", 'order by person_rank') }} as action_codes,
-        {{ dbt.listagg("name_prefix || action_label", "'; '", 'order by person_rank') }} as action_label,
-        {{ dbt.listagg("name_prefix || action_label_ru", "'; '", 'order by person_rank') }} as action_label_ru,
-        {{ dbt.listagg("name_prefix || reason", "'; '", 'order by person_rank') }} as reason,
-        {{ dbt.listagg("name_prefix || reason_ru", "'; '", 'order by person_rank') }} as reason_ru,
-        {{ dbt.listagg("name_prefix || coalesce(offer, '')", "'; '", 'order by person_rank') }} as offer,
+        {{ patient_base.ordered_list('display_name', 'person_rank', '; ') }} as patient_names,
+        {{ patient_base.ordered_list('person_id', 'person_rank', ',') }} as person_ids,
+        {{ patient_base.ordered_list('action_code', 'person_rank', ',') }} as action_codes,
+        {{ patient_base.ordered_list("name_prefix || action_label", 'person_rank', '; ') }} as action_label,
+        {{ patient_base.ordered_list("name_prefix || action_label_ru", 'person_rank', '; ') }} as action_label_ru,
+        {{ patient_base.ordered_list("name_prefix || reason", 'person_rank', '; ') }} as reason,
+        {{ patient_base.ordered_list("name_prefix || reason_ru", 'person_rank', '; ') }} as reason_ru,
+        {{ patient_base.ordered_list("name_prefix || coalesce(offer, '')", 'person_rank', '; ') }} as offer,
         max(last_visit_date) as last_visit_date,
         min(priority) as priority,
         sum(expected_value) as expected_value

@@ -196,7 +196,7 @@ measured as (
         {%- for months in horizons %}
         {{ patient_base.ratio_or_null('observed_revenue_' ~ months ~ 'm', 'patients_' ~ months ~ 'm', 2) }} as ltv_{{ months }}m,
         {%- endfor %}
-        case when spend > 0 then {{ patient_base.ratio_or_null('spend', 'patients', 2) }} end as cac
+        {{ patient_base.cast_money("case when spend > 0 then " ~ patient_base.ratio_or_null('spend', 'patients', 2) ~ " end") }} as cac
     from joined
 
 ),

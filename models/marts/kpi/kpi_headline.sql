@@ -3,8 +3,6 @@
   and named with its period (_12m = the last 12 complete months of kpi_monthly, _all_time = all
   history before the as-of date). Python only formats them.
 -#}
-{%- set share_type = api.Column.numeric_type('numeric', 18, 4) -%}
-{%- set wide_type = api.Column.numeric_type('numeric', 28, 10) -%}
 
 with
 
@@ -218,7 +216,7 @@ final as (
         -- refund, means nothing; `check` flags a negative net revenue)
         case
             when pareto.revenue > 0
-                then cast(cast(pareto.top15_revenue as {{ wide_type }}) / pareto.revenue as {{ share_type }})
+                then {{ patient_base.ratio_or_null('pareto.top15_revenue', 'pareto.revenue') }}
         end as top15_revenue_share_all_time,
         last_year.period_start,
         last_year.period_end,
@@ -227,10 +225,7 @@ final as (
         {{ patient_base.cast_money('coalesce(last_year.repeat_revenue_12m, 0)') }} as repeat_revenue_12m,
         case
             when last_year.revenue_12m > 0
-                then cast(
-                    cast(last_year.repeat_revenue_12m as {{ wide_type }}) / last_year.revenue_12m
-                    as {{ share_type }}
-                )
+                then {{ patient_base.ratio_or_null('last_year.repeat_revenue_12m', 'last_year.revenue_12m') }}
         end as repeat_revenue_share_12m,
         cast(coalesce(last_year.completed_visits_12m, 0) as {{ dbt.type_int() }}) as completed_visits_12m,
         {{ patient_base.cast_money(patient_base.ratio_or_null('last_year.revenue_12m', 'last_year.completed_visits_12m', 2)) }}

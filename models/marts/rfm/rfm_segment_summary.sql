@@ -72,22 +72,24 @@ final as (
         segments_of_scale.default_action,
         segments_of_scale.sort_order,
         cast(coalesce(per_segment.patients, 0) as {{ dbt.type_int() }}) as patients,
-        case
-            when totals.patients > 0
-                then cast(
-                    cast(coalesce(per_segment.patients, 0) as {{ wide_type }}) / totals.patients
-                    as {{ share_type }}
-                )
-        end as share_of_patients,
+        -- cast outside the case: PostgreSQL drops a case branch's precision and scale
+        cast(
+            case
+                when totals.patients > 0
+                    then cast(coalesce(per_segment.patients, 0) as {{ wide_type }}) / totals.patients
+            end
+            as {{ share_type }}
+        ) as share_of_patients,
         {{ patient_base.cast_money('coalesce(per_segment.revenue, 0)') }} as revenue,
-        case
-            when totals.revenue <> 0
-                then cast(
-                    cast(coalesce(per_segment.revenue, 0) as {{ wide_type }}) / totals.revenue
-                    as {{ share_type }}
-                )
-        end as share_of_revenue,
-        {{ patient_base.cast_money('per_segment.revenue / per_segment.patients') }} as avg_revenue_per_patient,
+        -- cast outside the case: PostgreSQL drops a case branch's precision and scale
+        cast(
+            case
+                when totals.revenue <> 0
+                    then cast(coalesce(per_segment.revenue, 0) as {{ wide_type }}) / totals.revenue
+            end
+            as {{ share_type }}
+        ) as share_of_revenue,
+        {{ patient_base.cast_money(patient_base.exact_quotient('per_segment.revenue', 'per_segment.patients')) }} as avg_revenue_per_patient,
         per_segment.avg_recency_days,
         per_segment.avg_frequency
     from all_segments

@@ -1,0 +1,294 @@
+"""One warehouse, any engine: the hand-made clinics built on PostgreSQL and on Spark give every mart (and
+every seed the marts read) equal, row for row, to DuckDB's.
+
+Each clinic is built once per engine for the whole session (`built`). Values are normalised only where
+engines legitimately differ: floats to 6 decimal places (binary noise), thousands separators in the
+readable `reason` texts (DuckDB writes "120 000", the others "120000"), timestamps to ISO text. Money
+is compared to the cent: a half-cent rounded differently is a failure.
+
+PostgreSQL: the server named by PATIENTBASE_TEST_PG_HOST/PORT/USER/PASSWORD (.ci/run starts one); each
+clinic gets its own database. Spark: pyspark and Java 17 on the machine; one in-process session, so one
+clinic (clinic15), models and seeds only (its data and unit tests take many minutes on two cores). Without them the tests skip, saying why; with
+PATIENTBASE_REQUIRE_ENGINES=1 (CI) a missing engine fails instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import workspace_at
+
+ROOT = Path(__file__).resolve().parent.parent
+AS_OF = "2025-07-01"
+MARTS = sorted(p.stem for p in (ROOT / "models" / "marts").rglob("*.sql"))
+SEEDS = sorted(p.stem for p in (ROOT / "seeds").glob("*.csv"))
+# clinic -> (patientbase.yml vars, build with every test incl. the dbt unit tests)
+CLINICS = {
+    "clinic15": ("", True),
+    "actions": ("vars:\n  rfm_method: thresholds\n  transition_min_from_visits: 3\n", False),
+}
+SPARK_CLINICS = ("clinic15",)
+TIMINGS: dict[str, float] = {}
+
+
+def _unavailable(reason: str):
+    if os.environ.get("PATIENTBASE_REQUIRE_ENGINES") == "1":
+        pytest.fail(f"{reason} (PATIENTBASE_REQUIRE_ENGINES=1: CI must test every engine)")
+    pytest.skip(reason)
+
+
+def _pg_settings(dbname: str) -> dict:
+    return {
+        "host": os.environ.get("PATIENTBASE_TEST_PG_HOST", "127.0.0.1"),
+        "port": int(os.environ.get("PATIENTBASE_TEST_PG_PORT", "5432")),
+        "user": os.environ.get("PATIENTBASE_TEST_PG_USER", "postgres"),
+        "password": os.environ.get("PATIENTBASE_TEST_PG_PASSWORD", ""),
+        "dbname": dbname,
+    }
+
+
+def _pg_fresh_database(dbname: str) -> dict:
+    try:
+        import psycopg2
+    except ImportError:
+        _unavailable("psycopg2 is not installed: pip install -e '.[test,engines]'")
+    conf = _pg_settings("postgres")
+    try:
+        con = psycopg2.connect(**{**conf, "password": conf["password"] or None}, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        _unavailable(f"no PostgreSQL at {conf['host']}:{conf['port']} ({str(exc).strip()}); "
+                     "set PATIENTBASE_TEST_PG_HOST/PORT/USER/PASSWORD or run .ci/run")
+    con.autocommit = True
+    with contextlib.closing(con), con.cursor() as cur:
+        cur.execute(f'drop database if exists "{dbname}" with (force)')
+        cur.execute(f'create database "{dbname}"')
+    return _pg_settings(dbname)
+
+
+def _spark_check() -> None:
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        _unavailable("pyspark is not installed: pip install -e '.[test,engines]'")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        _unavailable("no Java for Spark (Debian: apt-get install openjdk-17-jre-headless)")
+
+
+def _yaml_block(values: dict) -> str:
+    return "{" + ", ".join(f"{k}: {v!r}" if isinstance(v, str) else f"{k}: {v}" for k, v in values.items()) + "}"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Normalising rows
+
+_THOUSANDS = re.compile(r"(?<=\d)[  ](?=\d{3}(?!\d))")
+
+
+def _value(v):
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, (int, float, decimal.Decimal)):
+        out = round(float(v), 6)
+        return 0.0 if out == 0 else out
+    if isinstance(v, dt.datetime):
+        return v.replace(tzinfo=None).isoformat(sep=" ")
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, str):
+        return _THOUSANDS.sub("", v)
+    if isinstance(v, (list, tuple)):
+        return tuple(_value(x) for x in v)
+    return str(v)
+
+
+def _table(columns: list[str], rows) -> tuple[list[str], list[tuple]]:
+    order = sorted(range(len(columns)), key=lambda i: columns[i].lower())
+    cols = [columns[i].lower() for i in order]
+    normal = [tuple(_value(row[i]) for i in order) for row in rows]
+    normal.sort(key=lambda r: tuple((x is None, type(x).__name__, x if x is not None else 0) for x in r))
+    return cols, normal
+
+
+def _read_duckdb(w, relations) -> dict:
+    out = {}
+    with duckdb.connect(str(w.warehouse), read_only=True) as con:
+        for name in relations:
+            cur = con.execute(f"select * from marts.{name}")
+            out[name] = _table([d[0] for d in cur.description], cur.fetchall())
+    return out
+
+
+def _read_postgres(conf, relations) -> dict:
+    import psycopg2
+
+    out = {}
+    with contextlib.closing(psycopg2.connect(**{**conf, "password": conf["password"] or None})) as con, \
+            con.cursor() as cur:
+        for name in relations:
+            cur.execute(f"select * from marts.{name}")
+            out[name] = _table([d[0] for d in cur.description], cur.fetchall())
+    return out
+
+
+def _read_spark(cfg, relations) -> dict:
+    from patientbase.engine import spark_session
+
+    spark = spark_session(cfg)
+    out = {}
+    for name in relations:
+        frame = spark.sql(f"select * from marts.{name}")
+        out[name] = _table(frame.columns, [tuple(r) for r in frame.collect()])
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# Built clinics, once per engine and clinic for the session
+
+_BUILT: dict[tuple[str, str], dict] = {}
+
+
+def _build(tmp_path_factory, engine: str, clinic: str) -> dict:
+    key = (engine, clinic)
+    if key in _BUILT:
+        if isinstance(_BUILT[key], BaseException):
+            raise _BUILT[key]
+        return _BUILT[key]
+    if engine == "postgres":
+        conf = _pg_fresh_database(f"patientbase_test_{clinic}")
+        engine_block = f"engine: postgres\npostgres: {_yaml_block(conf)}\n"
+    elif engine == "spark":
+        _spark_check()
+        if clinic not in SPARK_CLINICS:
+            pytest.skip(f"Spark builds {', '.join(SPARK_CLINICS)} only (one in-process session; ~3 min a build)")
+        engine_block = None  # the warehouse dir sits in the workspace
+    else:
+        engine_block = ""
+    vars_block, all_tests = CLINICS[clinic]
+    root = tmp_path_factory.mktemp(f"{engine}-{clinic}")
+    try:
+        with workspace_at(root) as w:
+            if engine_block is None:
+                engine_block = f"engine: spark\nspark: {{method: session, warehouse_dir: '{root / 'spark'}'}}\n"
+            w.config(engine_block + vars_block)
+            start = time.perf_counter()
+            w.invoke("load", str(w.copy_fixture(clinic)))
+            if engine == "spark":
+                # models and seeds only: the ~400 data tests and 18 unit tests are each a Spark job
+                # (20-70 s a unit test on two busy cores); the marts they check are compared with
+                # DuckDB's, and the unit tests' SQL is the same models' SQL
+                args = ["build", "--as-of", AS_OF, "--exclude", "resource_type:test"]
+            else:
+                args = ["build", "--as-of", AS_OF] + (["--all-tests"] if all_tests else [])
+            w.build_output = w.invoke(*args).output
+            TIMINGS[f"{engine} {clinic}"] = time.perf_counter() - start
+            relations = MARTS + SEEDS
+            if engine == "duckdb":
+                marts = _read_duckdb(w, relations)
+            elif engine == "postgres":
+                marts = _read_postgres(conf, relations)
+            else:
+                from patientbase.config import load_config
+
+                marts = _read_spark(load_config(root / "patientbase.yml"), relations)
+            _BUILT[key] = {"workspace": w, "marts": marts, "output": w.build_output}
+    except BaseException as exc:  # a failed build fails every test of it, once, without rebuilding
+        if not isinstance(exc, pytest.skip.Exception):
+            _BUILT[key] = exc
+        raise
+    return _BUILT[key]
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    def get(engine: str, clinic: str) -> dict:
+        return _build(tmp_path_factory, engine, clinic)
+
+    yield get
+    if TIMINGS:
+        print("\nengine build times (load + build): " + ", ".join(f"{k} {v:.0f} s" for k, v in TIMINGS.items()))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Tests
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["postgres", "spark"])
+@pytest.mark.parametrize("clinic", list(CLINICS))
+def test_build_runs_every_model_and_test_on_the_engine(built, engine, clinic):
+    if engine == "spark" and clinic not in SPARK_CLINICS:
+        pytest.skip(f"Spark builds {', '.join(SPARK_CLINICS)} only")
+    counts = _counts(built(engine, clinic)["output"])
+    expected = _counts(built("duckdb", clinic)["output"])
+    if engine == "spark":  # no data tests or unit tests there (see _build)
+        expected = {k: n for k, n in expected.items() if not k.startswith(("test ", "unit_test "))}
+    assert counts == expected
+    assert counts["model success"] == len(list((ROOT / "models").rglob("*.sql")))
+
+
+def _counts(output: str) -> dict[str, int]:
+    """'dbt build passed in 9.1 s (3 exposure no-op, 42 model success, …)' as {'model success': 42, …}."""
+    listed = re.search(r"dbt build passed in [\d.]+ s \((.*)\)", output).group(1)
+    return {kind: int(n) for n, kind in (item.split(" ", 1) for item in listed.split(", "))}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("relation", MARTS + SEEDS)
+@pytest.mark.parametrize("engine", ["postgres", "spark"])
+@pytest.mark.parametrize("clinic", list(CLINICS))
+def test_mart_equals_duckdb_row_for_row(built, engine, clinic, relation):
+    if engine == "spark" and clinic not in SPARK_CLINICS:
+        pytest.skip(f"Spark builds {', '.join(SPARK_CLINICS)} only")
+    expected_cols, expected_rows = built("duckdb", clinic)["marts"][relation]
+    cols, rows = built(engine, clinic)["marts"][relation]
+    assert cols == expected_cols
+    assert len(rows) == len(expected_rows)
+    diff = [(a, b) for a, b in zip(rows, expected_rows) if a != b]
+    assert not diff, f"{len(diff)} row(s) differ; first: {engine} {diff[0][0]} vs duckdb {diff[0][1]} ({cols})"
+
+
+def test_the_comparison_can_fail():
+    """The normalisation keeps a cent and a reordered list apart (a test that cannot fail is a defect)."""
+    assert _table(["a"], [(decimal.Decimal("12.35"),)]) != _table(["a"], [(decimal.Decimal("12.34"),)])
+    assert _table(["a"], [("A1,A2",)]) != _table(["a"], [("A2,A1",)])
+    assert _table(["a"], [("due 120 000",)]) == _table(["a"], [("due 120000",)])
+    assert _table(["a", "b"], [(1, 0.1 + 0.2)]) == _table(["b", "a"], [(0.3, 1)])
+
+
+@pytest.mark.slow
+def test_postgres_failed_build_leaves_the_published_schemas_as_they_were(built):
+    """Safe publishing on PostgreSQL: a build that fails publishes nothing and leaves no new version
+    behind; the marts read exactly as before. (Runs last: it breaks the clinic's raw visits.)"""
+    import psycopg2
+
+    clinic = built("postgres", "actions")
+    conf = _pg_settings("patientbase_test_actions")
+    schemas_sql = "select nspname from pg_namespace where nspname in ('raw', 'staging', 'intermediate', 'marts') " \
+                  "or nspname like '%\\_\\_%' order by 1"
+    with contextlib.closing(psycopg2.connect(**{**conf, "password": conf["password"] or None})) as con:
+        with con.cursor() as cur:
+            cur.execute(schemas_sql)
+            assert [r[0] for r in cur.fetchall()] == ["intermediate", "marts", "raw", "staging"]
+            # a visit without an id passes into staging but fails the build's tests
+            cur.execute("update raw.visits set visit_id = null where visit_id = (select min(visit_id) from raw.visits)")
+        con.commit()
+    before = _read_postgres(conf, MARTS)
+    assert before == {name: clinic["marts"][name] for name in MARTS}  # nothing changed since the build
+    with workspace_at(clinic["workspace"].root) as w:
+        result = w.invoke("build", "--as-of", AS_OF, expect=1)
+    assert "dbt build failed" in result.output
+    assert _read_postgres(conf, MARTS) == before
+    with contextlib.closing(psycopg2.connect(**{**conf, "password": conf["password"] or None})) as con, \
+            con.cursor() as cur:
+        cur.execute(schemas_sql)
+        assert [r[0] for r in cur.fetchall()] == ["intermediate", "marts", "raw", "staging"]
