@@ -221,6 +221,30 @@ def _build(cfg: Config, as_of, select=(), all_tests=None):
     return result
 
 
+# -- predict ----------------------------------------------------------------------------------------
+
+
+@cli.command()
+@pass_config
+def predict(cfg: Config):
+    """Fit the return models on the clinic's history, score every person, backtest; rebuild the marts."""
+    from .warehouse import publishing
+
+    with publishing(cfg) as staged:
+        _predict(staged)
+    click.echo(f"Published to {cfg.warehouse_path}.")
+
+
+def _predict(cfg: Config):
+    from .predict import predict as run_predict, summary_lines
+
+    with progress("Predicting returns") as say:
+        result = run_predict(cfg, progress=say)
+    for line in summary_lines(result):
+        click.echo(line)
+    return result
+
+
 # -- check ------------------------------------------------------------------------------------------
 
 
@@ -283,6 +307,7 @@ def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping):
     with publishing(cfg) as staged:
         _load(staged, paths, None if use_demo else mapping)
         _build(staged, as_of)
+        _predict(staged)
         _check(staged)  # an error-severity failure blocks publishing, like a failed dbt test
     click.echo(f"Published to {cfg.warehouse_path} (replaced atomically after the build passed).")
     from .summary import headline
