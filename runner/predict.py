@@ -81,12 +81,13 @@ def _read(con, where: str, limit_rows: int | None = None) -> pd.DataFrame:
             on features.cutoff_date = labels.cutoff_date and features.person_id = labels.person_id
         where {where}
     """
+    order = " order by features.cutoff_date, features.person_id"  # the same rows in the same order: same fit
     if limit_rows is not None:
         total = con.execute(f"select count(*) from ({sql})").fetchone()[0]
         if total > limit_rows:
             # a deterministic sample of rows, the same on every run
             sql += f" and hash(features.person_id, features.cutoff_date) % 1000000 < {int(1e6 * limit_rows / total)}"
-    frame = con.execute(sql).df()
+    frame = con.execute(sql + order).df()
     for c in NUMERIC_FEATURES + ["repeat_episodes", "last_episode_day", "revenue_in_horizon"]:
         frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
     return frame
