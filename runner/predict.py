@@ -273,18 +273,23 @@ def _checks(X: pd.DataFrame, model=None) -> np.ndarray:
 
 
 def fit_models(train: pd.DataFrame, at_cutoff: pd.DataFrame, step: int, horizon: int, min_persons: int,
-               notes: list[str]) -> dict[str, object]:
+               notes: list[str], seconds: dict[str, float] | None = None) -> dict[str, object]:
     """Every model that can be fitted; the hazard model only with at least `min_persons` persons."""
     fitted: dict[str, object] = {}
+    seconds = {} if seconds is None else seconds
+    t = time.perf_counter()
     if at_cutoff["person_id"].nunique() >= min_persons and len(train):
         try:
             fitted["return_hazard_gbm"] = HazardModel(step).fit(train)
         except ValueError as exc:
             notes.append(f"return_hazard_gbm not fitted: {exc}")
+    seconds["fit_return_hazard_gbm"] = time.perf_counter() - t
+    t = time.perf_counter()
     try:
         fitted["bg_nbd"] = BGNBDModel().fit(at_cutoff)
     except (ValueError, FloatingPointError) as exc:
         notes.append(f"bg_nbd not fitted: {exc}")
+    seconds["fit_bg_nbd"] = time.perf_counter() - t
     if len(train):
         fitted["rfm_rules"] = RFMRules(step, horizon).fit(train)
     return fitted
@@ -358,6 +363,7 @@ def run_predictions(con, horizon: int, step: int, min_persons: int,
     train_live = _read(con, f"features.days_before_as_of >= {step}", limit_rows=max_training_rows)
     _categorical([today, at_backtest, train_live])
     seconds["read"] = time.perf_counter() - start
+    seconds["training_rows"] = len(train_live)
     as_of = con.execute("select as_of_date from intermediate.int_as_of_date").fetchone()[0]
 
     # backtest: models trained only on rows whose one-step label window closed by the backtest cutoff
@@ -382,7 +388,7 @@ def run_predictions(con, horizon: int, step: int, min_persons: int,
 
     t = time.perf_counter()
     say(f"Training on {len(train_live):,} person × cutoff rows")
-    fitted = fit_models(train_live, today, step, horizon, min_persons, notes)
+    fitted = fit_models(train_live, today, step, horizon, min_persons, notes, seconds)
     best = chosen(fitted)
     seconds["train"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -472,7 +478,8 @@ def predict(cfg: Config, progress: Callable[[str], None] | None = None) -> Predi
 def summary_lines(result: PredictResult) -> list[str]:
     lines = [f"Predictions as of {result.as_of_date}: {result.persons:,} persons scored by {result.chosen_model}, "
              f"horizon {result.horizon_days} days ({result.seconds.get('total', 0):.1f} s; training "
-             f"{result.seconds.get('train', 0):.1f} s)."]
+             f"{result.seconds.get('train', 0):.1f} s, of which gradient boosting "
+             f"{result.seconds.get('fit_return_hazard_gbm', 0):.1f} s on {result.seconds.get('training_rows', 0):,.0f} rows)."]
     bt = result.backtest
     if not bt.empty:
         total = bt[bt["decile"].isna()]
