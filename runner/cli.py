@@ -258,6 +258,30 @@ def _build(cfg: Config, as_of, select=(), all_tests=None, exclude=()):
     return result
 
 
+# -- predict ----------------------------------------------------------------------------------------
+
+
+@cli.command()
+@pass_config
+def predict(cfg: Config):
+    """Fit the return models on the clinic's history, score every person, backtest; rebuild the marts."""
+    from .warehouse import publishing
+
+    with publishing(cfg) as staged:
+        _predict(staged)
+    click.echo(f"Published to {cfg.warehouse_path}.")
+
+
+def _predict(cfg: Config):
+    from .predict import predict as run_predict, summary_lines
+
+    with progress("Predicting returns") as say:
+        result = run_predict(cfg, progress=say)
+    for line in summary_lines(result):
+        click.echo(line)
+    return result
+
+
 # -- check ------------------------------------------------------------------------------------------
 
 
@@ -324,11 +348,12 @@ def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping, accept_shr
         _load(staged, paths, None if use_demo else mapping, accept_shrink=accept_shrink)
         _build(staged, as_of)
         if on_duckdb:
+            _predict(staged)  # predict reads and writes the DuckDB warehouse (engines: not yet)
             _check(staged)  # an error-severity failure blocks publishing, like a failed dbt test
     if not on_duckdb:
         click.echo(f"Published to {describe(cfg)}.")
         click.echo(click.style(
-            f"Not run on engine {engine_of(cfg)} yet (they read DuckDB only): check, the headline summary, "
+            f"Not run on engine {engine_of(cfg)} yet (they read DuckDB only): predict, check, the headline summary, "
             "the call list and segment exports, the report. The marts are in place for BI tools.", fg="yellow"))
         click.echo(f"Done in {time.perf_counter() - start:.1f} s.")
         return

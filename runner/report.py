@@ -856,7 +856,10 @@ class ReportBuilder:
             Section("rfm", t["section_rfm"], [self.rfm_grid(), self.segments(), self.migration()]),
             Section("channels", t["section_channels"], [self.channel_ltv()]),
         ]
-        actions = [c for c in (self.call_list(), self.base_potential(), self.call_outcomes()) if c is not None]
+        from .report_backtest import backtest_chart  # the return prediction's backtest (one chart, one sentence)
+
+        actions = [c for c in (self.call_list(), self.base_potential(), self.call_outcomes(),
+                               backtest_chart(self.con, self.lang)) if c is not None]
         if actions:
             halves = [c for c in actions if not c.wide]
             if len(halves) % 2:  # a half-width chart alone on its row takes the whole row

@@ -108,7 +108,8 @@ def test_dbt_docs_generate_shows_what_feeds_each_exposure(copy15, tmp_path, monk
     parents = {name: {n.split(".")[-1] for n in e["depends_on"]["nodes"]} for name, e in exposures.items()}
     assert parents["owners_report"] == {"kpi_monthly", "dim_patients", "cohort_revenue", "cohort_retention",
                                         "rfm_scores", "rfm_segment_summary", "rfm_segment_migration", "channel_ltv",
-                                        "call_list_candidates", "call_outcomes", "base_potential"}
+                                        "call_list_candidates", "call_outcomes", "base_potential",
+                                        "prediction_backtest"}
     assert parents["segment_exports"] == {"rfm_scores", "dim_patients"}
     assert parents["call_list"] == {"call_list_candidates", "patient_next_action"}
     for exposure in exposures.values():

@@ -10,6 +10,12 @@
   offer (next best offer where the action uses one), the expected value and the channel.
   `priority` comes from seed action_rules and only ranks the call list; it never changes which rule
   matches.
+
+  With predictions for the as-of date (patientbase predict, int_persons_predicted): the conversion is
+  the person's p_return unless enough real outcomes give an observed rate (var
+  `action_conversion_rates: seed` keeps the seed's assumed rates instead); churn prevention also fires
+  for a watched segment whose p_return fell below `churn_p_return_below`; a 'none' person likely to
+  come back anyway says so in the reason. Without predictions the rules are as before.
 -#}
 {%- set plan_days = var('plan_follow_up_days', 14) | int -%}
 {%- set declined_plan_days = var('declined_plan_days', 180) | int -%}
@@ -24,6 +30,7 @@
 {%- set vip_segments = patient_base.quoted_list(var('vip_segments', ['champions'])) -%}
 {%- set text = patient_base.as_text -%}
 {%- set amount = patient_base.format_amount -%}
+{%- set use_predicted_rates = var('action_conversion_rates', 'predicted') == 'predicted' -%}
 
 with
 
@@ -45,12 +52,21 @@ conversion_rates as (
 
 ),
 
+predicted as (
+
+    select * from {{ ref('int_persons_predicted') }}
+
+),
+
 measured as (
 
     select
-        *,
-        {{ patient_base.days_between('last_contact_date', 'as_of_date') }} as days_since_contact
+        facts.*,
+        {{ patient_base.days_between('facts.last_contact_date', 'facts.as_of_date') }} as days_since_contact,
+        predicted.p_return
     from facts
+    left join predicted
+        on facts.person_id = predicted.person_id
 
 ),
 
@@ -80,7 +96,8 @@ matched as (
                 then 'welcome_second_visit'
             when segment in ({{ top_segments }})
                 and return_intervals > 0
-                and days_since_last_visit > expected_return_days
+                and (days_since_last_visit > expected_return_days
+                    or p_return < {{ var('churn_p_return_below', 0.3) }})
                 and days_since_last_visit <= {{ sleeping_days }}
                 then 'churn_prevention'
             when segment in ({{ vip_segments }})
@@ -177,7 +194,10 @@ explained as (
                 "'% come for '", "coalesce(offer_category_label_en, offer_category)",
                 "' within " ~ window_days ~ " days'",
             ]) }}
-            else {{ dbt.concat(["'Nothing due as of '", text('as_of_date')]) }}
+            else {{ dbt.concat(["'Nothing due as of '", text('as_of_date'),
+                "case when p_return >= 0.5 then " ~ dbt.concat([
+                    "'; likely to come back without a call ('", text('cast(round(p_return * 100, 0) as ' ~ dbt.type_int() ~ ')'),
+                    "'% within the prediction horizon)'"]) ~ " else '' end"]) }}
         end as reason,
         case action_code
             when 'plan_follow_up' then {{ dbt.concat([
@@ -226,7 +246,10 @@ explained as (
                 "'% приходят на «'", "coalesce(offer_category_label_ru, offer_category)",
                 "'» в течение " ~ window_days ~ " дн.'",
             ]) }}
-            else {{ dbt.concat(["'Нет повода для контакта на '", text('as_of_date')]) }}
+            else {{ dbt.concat(["'Нет повода для контакта на '", text('as_of_date'),
+                "case when p_return >= 0.5 then " ~ dbt.concat([
+                    "'; скорее всего придёт и без звонка ('", text('cast(round(p_return * 100, 0) as ' ~ dbt.type_int() ~ ')'),
+                    "'% за горизонт прогноза)'"]) ~ " else '' end"]) }}
         end as reason_ru
     from dated
 
@@ -243,8 +266,22 @@ valued as (
         coalesce(action_rules.is_about_booking, false) as is_action_about_booking,
         coalesce(action_rules.uses_next_best_offer, false) as uses_next_best_offer,
         action_rules.offer_ru as default_offer_ru,
-        conversion_rates.conversion_rate,
-        conversion_rates.conversion_rate_source,
+        -- the person's own p_return is the conversion, unless enough real outcomes were observed
+        case
+            when conversion_rates.conversion_rate_source = 'observed' then conversion_rates.conversion_rate
+            {% if use_predicted_rates -%}
+            when explained.p_return is not null
+                then cast(explained.p_return as {{ api.Column.numeric_type('numeric', 18, 4) }})
+            {% endif -%}
+            else conversion_rates.conversion_rate
+        end as conversion_rate,
+        case
+            when conversion_rates.conversion_rate_source = 'observed' then 'observed'
+            {% if use_predicted_rates -%}
+            when explained.p_return is not null then 'predicted'
+            {% endif -%}
+            else conversion_rates.conversion_rate_source
+        end as conversion_rate_source,
         case
             when explained.action_code = 'none' then {{ patient_base.cast_money(0) }}
             when explained.action_code = 'plan_follow_up'

@@ -3,6 +3,9 @@
   ones): if the segment's expected share comes back (seed reactivation_rates) and each returning
   patient makes `transactions` visits at the segment's average check. Plus how long the call centre
   needs to reach the segment once. Deceased persons are left out: they are no potential.
+  With predictions for the as-of date (int_persons_predicted) the returns and the revenue come from the
+  segment's lapsed persons' p_return and predicted_revenue_12m instead of the seed's rate, so active
+  persons' ordinary future visits no longer count as waiting in the base.
 -#}
 {%- set settings = patient_base.rfm_settings() -%}
 {%- set daily_calls = patient_base.daily_call_capacity() -%}
@@ -39,6 +42,12 @@ as_of as (
 
 ),
 
+predicted as (
+
+    select * from {{ ref('int_persons_predicted') }}
+
+),
+
 segments_of_scale as (
 
     select
@@ -63,6 +72,9 @@ living_persons as (
         patients.completed_visits,
         patients.total_revenue,
         patients.can_call,
+        patients.days_since_last_visit > {{ var('sleeping_days', 180) }} as is_lapsed,
+        predicted.p_return,
+        predicted.predicted_revenue_12m,
         -- visits per year of the relationship (first to last visit, counted as at least one year):
         -- the rhythm a returning patient goes back to
         cast(patients.completed_visits as {{ api.Column.numeric_type('numeric', 28, 10) }}) * 365
@@ -70,6 +82,8 @@ living_persons as (
     from scores
     inner join patients
         on scores.person_id = patients.person_id
+    left join predicted
+        on scores.person_id = predicted.person_id
     where not patients.is_deceased
 
 ),
@@ -82,7 +96,11 @@ per_segment as (
         sum(case when can_call then 1 else 0 end) as callable_patients,
         sum(completed_visits) as completed_visits,
         sum(total_revenue) as revenue,
-        avg(visits_per_year) as transactions
+        avg(visits_per_year) as transactions,
+        count(p_return) as scored_patients,
+        sum(case when is_lapsed then 1 else 0 end) as lapsed_patients,
+        sum(case when is_lapsed then p_return else 0 end) as predicted_returns,
+        sum(case when is_lapsed then predicted_revenue_12m else 0 end) as predicted_potential
     from living_persons
     group by segment
 
@@ -97,7 +115,14 @@ measured as (
         segments_of_scale.sort_order,
         coalesce(per_segment.patients, 0) as patients,
         coalesce(per_segment.callable_patients, 0) as callable_patients,
-        segments_of_scale.reactivation_rate,
+        coalesce(per_segment.scored_patients, 0) > 0 as is_predicted,
+        case
+            when coalesce(per_segment.scored_patients, 0) > 0
+                then coalesce({{ patient_base.ratio_or_null('per_segment.predicted_returns', 'per_segment.lapsed_patients', 4) }}, 0)
+            else segments_of_scale.reactivation_rate
+        end as reactivation_rate,
+        per_segment.predicted_returns,
+        per_segment.predicted_potential,
         cast(per_segment.transactions as {{ api.Column.numeric_type('numeric', 18, 2) }}) as transactions,
         {{ patient_base.ratio_or_null('per_segment.revenue', 'per_segment.completed_visits', 2) }} as avg_check
     from segments_of_scale
@@ -115,11 +140,15 @@ final as (
         measured.sort_order,
         cast(measured.patients as {{ dbt.type_int() }}) as patients,
         measured.reactivation_rate,
-        cast(measured.patients * measured.reactivation_rate as {{ api.Column.numeric_type('numeric', 18, 2) }}) as expected_returns,
+        case
+            when measured.is_predicted then cast(measured.predicted_returns as {{ api.Column.numeric_type('numeric', 18, 2) }})
+            else cast(measured.patients * measured.reactivation_rate as {{ api.Column.numeric_type('numeric', 18, 2) }})
+        end as expected_returns,
         measured.transactions,
         measured.avg_check,
         case
             when measured.patients = 0 then {{ patient_base.cast_money(0) }}
+            when measured.is_predicted then {{ patient_base.cast_money('measured.predicted_potential') }}
             else {{ patient_base.cast_money(
                 'measured.patients * measured.reactivation_rate * measured.transactions * measured.avg_check'
             ) }}
@@ -127,6 +156,7 @@ final as (
         cast(measured.callable_patients as {{ dbt.type_int() }}) as callable_patients,
         cast({{ daily_calls }} as {{ dbt.type_int() }}) as daily_call_capacity,
         {{ patient_base.ratio_or_null('measured.callable_patients', daily_calls, 2) }} as working_days_to_reach,
+        case when measured.is_predicted then 'predicted' else 'seed' end as returns_source,
         as_of.as_of_date
     from measured
     cross join as_of

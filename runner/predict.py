@@ -1,0 +1,494 @@
+"""`patientbase predict`: fit the return models on the clinic's own history, score today, backtest.
+
+Reads the features and labels the build computed (int_persons_features_at_cutoff,
+int_persons_returns_after_cutoff), writes two tables into schema `predictions` (patient_scores,
+backtest) that the marts patient_predictions and prediction_backtest read after a rebuild of the models
+downstream of them. Definitions and why: docs/decisions.md, "Return prediction".
+
+Models, best first:
+  return_hazard_gbm  scikit-learn HistGradientBoostingClassifier on person × cutoff rows: the chance of
+                     a completed visit within one step (30 days) after a cutoff. p_return chains the
+                     steps to the horizon, advancing the features a person would have without a visit
+                     (recency, tenure, overdue days grow; bookings pass; windowed counts empty). It needs
+                     one step of future after a cutoff, not a whole horizon, so a year of history is
+                     enough.
+  bg_nbd             BG/NBD + Gamma-Gamma (runner/bgnbd.py) on episodes of care; the fallback for a
+                     clinic with fewer than `prediction_min_persons` persons.
+  rfm_rules          the observed return rate of each sum of 5-point R, F and M scores; the fallback when
+                     even BG/NBD cannot be fitted.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .config import Config
+
+# scikit-learn's OpenMP threads spin while they wait; on cores shared with other jobs (a small clinic
+# server, CI) that made a 27k-row fit 15x slower. Passive waiting costs nothing when the cores are free.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+NUMERIC_FEATURES = [
+    "recency_days", "tenure_days", "frequency", "episodes", "visits_365d", "specialties_used",
+    "mean_return_gap_days", "days_overdue", "revenue_total", "revenue_365d", "avg_check", "no_shows",
+    "days_to_booked_visit", "plans_365d", "plan_amount_365d", "calls_90d", "reached_calls_90d", "age_years",
+]
+CATEGORICAL_FEATURES = ["last_specialty", "acquisition_channel"]
+LABELS = ["returned_in_step", "returned_in_horizon", "revenue_in_horizon", "is_step_observed", "is_horizon_observed"]
+MODELS = ("return_hazard_gbm", "bg_nbd", "rfm_rules")
+#: training rows read at most (a deterministic sample of person × cutoff rows beyond it)
+MAX_TRAINING_ROWS = 400_000
+
+
+@dataclass
+class PredictResult:
+    as_of_date: object
+    horizon_days: int
+    persons: int
+    chosen_model: str
+    backtest: pd.DataFrame
+    seconds: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def project_vars(cfg: Config) -> dict:
+    from .build import project_dir
+
+    defaults = yaml.safe_load((project_dir() / "dbt_project.yml").read_text(encoding="utf-8")).get("vars", {})
+    return {**defaults, **(cfg.vars or {})}
+
+
+# -- reading ----------------------------------------------------------------------------------------
+
+
+def _read(con, where: str, limit_rows: int | None = None) -> pd.DataFrame:
+    columns = ", ".join(["features.cutoff_date", "features.person_id", "features.days_before_as_of",
+                         "features.repeat_episodes", "features.last_episode_day", "features.as_of_date"]
+                        + [f"features.{c}" for c in NUMERIC_FEATURES + CATEGORICAL_FEATURES]
+                        + [f"labels.{c}" for c in LABELS])
+    sql = f"""
+        select {columns}
+        from intermediate.int_persons_features_at_cutoff as features
+        inner join intermediate.int_persons_returns_after_cutoff as labels
+            on features.cutoff_date = labels.cutoff_date and features.person_id = labels.person_id
+        where {where}
+    """
+    order = " order by features.cutoff_date, features.person_id"  # the same rows in the same order: same fit
+    if limit_rows is not None:
+        total = con.execute(f"select count(*) from ({sql})").fetchone()[0]
+        if total > limit_rows:
+            # a deterministic sample of rows, the same on every run
+            sql += f" and hash(features.person_id, features.cutoff_date) % 1000000 < {int(1e6 * limit_rows / total)}"
+    frame = con.execute(sql + order).df()
+    for c in NUMERIC_FEATURES + ["repeat_episodes", "last_episode_day", "revenue_in_horizon"]:
+        frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
+    return frame
+
+
+def _categorical(frames: list[pd.DataFrame]) -> None:
+    """Same categories in every frame (HistGradientBoosting reads them from the dtype)."""
+    for c in CATEGORICAL_FEATURES:
+        values = sorted(set().union(*(set(f[c].dropna().unique()) for f in frames)))
+        for f in frames:
+            f[c] = pd.Categorical(f[c], categories=values)
+
+
+# -- the models -------------------------------------------------------------------------------------
+
+
+def advance(X: pd.DataFrame, days: float) -> pd.DataFrame:
+    """The features a person has `days` after the cutoff without a visit in between."""
+    if days == 0:
+        return X
+    out = X.copy()
+    for c in ("recency_days", "tenure_days", "days_overdue"):
+        out[c] = out[c] + days
+    booked = out["days_to_booked_visit"] - days
+    out["days_to_booked_visit"] = booked.where(booked >= 0)
+    out.loc[out["recency_days"] > 365, ["visits_365d", "revenue_365d"]] = 0.0
+    if days >= 90:
+        out[["calls_90d", "reached_calls_90d"]] = 0.0
+    return out
+
+
+class HazardModel:
+    name = "return_hazard_gbm"
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def fit(self, train: pd.DataFrame) -> "HazardModel":
+        from sklearn.ensemble import HistGradientBoostingClassifier
+
+        y = train["returned_in_step"].astype(bool).to_numpy()
+        if y.all() or not y.any():
+            raise ValueError("every training row has the same label")
+        self.model = HistGradientBoostingClassifier(
+            max_iter=200, learning_rate=0.08, max_leaf_nodes=31, min_samples_leaf=40, l2_regularization=1.0,
+            early_stopping=len(train) >= 2000, validation_fraction=0.15, n_iter_no_change=15,
+            categorical_features="from_dtype", random_state=0,
+        )
+        self.model.fit(train[NUMERIC_FEATURES + CATEGORICAL_FEATURES], y)
+        return self
+
+    def survival(self, X: pd.DataFrame, days: list[int], fine_until: int | None = None) -> dict[int, np.ndarray]:
+        """P(no completed visit within d days) for each d in `days`, chaining one-step hazards. Beyond
+        `fine_until` days (the horizon) a step's hazard stands for three steps: the 12-month figure
+        needs less precision than p_return, and each step is a pass over every person."""
+        X = X[NUMERIC_FEATURES + CATEGORICAL_FEATURES]
+        survive = np.ones(len(X))
+        out: dict[int, np.ndarray] = {}
+        elapsed = 0
+        for target in sorted(days):
+            while elapsed < target:
+                stride = self.step if fine_until is None or elapsed < fine_until else 3 * self.step
+                width = min(stride, target - elapsed)
+                if target - elapsed - width < self.step:  # no sliver of a step left over
+                    width = target - elapsed
+                middle = elapsed + max(0, width - self.step) / 2  # a long stride: its middle step's hazard
+                hazard = self.model.predict_proba(advance(X, middle))[:, 1]
+                survive = survive * (1.0 - hazard) ** (width / self.step)
+                elapsed += width
+            out[target] = survive.copy()
+        return out
+
+    def score(self, X: pd.DataFrame, horizon: int, with_12m: bool = True) -> dict[str, np.ndarray]:
+        s = self.survival(X, [horizon, 365] if with_12m else [horizon], fine_until=horizon)
+        p_12m = 1.0 - s.get(365, s[horizon])
+        return {"p_return": 1.0 - s[horizon], "p_12m": p_12m, "p_alive": np.full(len(X), np.nan),
+                "visits_12m": p_12m * _visits_if_return(X, 365)}
+
+
+class BGNBDModel:
+    name = "bg_nbd"
+
+    def fit(self, at_cutoff: pd.DataFrame) -> "BGNBDModel":
+        from .bgnbd import BGNBD, GammaGamma
+
+        if len(at_cutoff) > 50_000:  # the parameters of a few fitted numbers: a fixed sample is plenty
+            at_cutoff = at_cutoff.sample(50_000, random_state=0)
+        x, t_x, T = _bgnbd_inputs(at_cutoff)
+        self.bgnbd = BGNBD.fit(x, t_x, T)
+        try:
+            self.gamma_gamma = GammaGamma.fit(at_cutoff["frequency"], at_cutoff["avg_check"])
+        except ValueError:
+            self.gamma_gamma = None
+        return self
+
+    def score(self, X: pd.DataFrame, horizon: int, with_12m: bool = True) -> dict[str, np.ndarray]:
+        x, t_x, T = _bgnbd_inputs(X)
+        visits_per_episode = (X["frequency"] / X["episodes"].clip(lower=1)).to_numpy()
+        episodes_12m = self.bgnbd.expected_transactions(x, t_x, T, 365 / 7)
+        return {
+            "p_return": self.bgnbd.p_return(x, t_x, T, horizon / 7),
+            "p_12m": self.bgnbd.p_return(x, t_x, T, 365 / 7),
+            "p_alive": self.bgnbd.p_alive(x, t_x, T),
+            "visits_12m": episodes_12m * visits_per_episode,
+            "visits_horizon": self.bgnbd.expected_transactions(x, t_x, T, horizon / 7) * visits_per_episode,
+        }
+
+    def check(self, X: pd.DataFrame) -> np.ndarray | None:
+        if self.gamma_gamma is None:
+            return None
+        return self.gamma_gamma.expected_value(X["frequency"], X["avg_check"])
+
+
+class RFMRules:
+    """Plain RFM: the sum of 5-point quantile scores (higher = more recent, frequent, paying); p_return
+    = the return rate observed for that sum at the training cutoffs (over the horizon when the history
+    has full horizons, else chained from the one-step rate)."""
+
+    name = "rfm_rules"
+
+    def __init__(self, step: int, horizon: int):
+        self.step, self.horizon = step, horizon
+
+    @staticmethod
+    def scores(X: pd.DataFrame) -> pd.Series:
+        def quintile(values: pd.Series) -> pd.Series:
+            pct = values.groupby(X["cutoff_date"]).rank(method="average", pct=True)
+            return np.ceil(pct * 5).clip(1, 5)
+
+        return quintile(-X["recency_days"]) + quintile(X["frequency"]) + quintile(X["revenue_total"])
+
+    def fit(self, train: pd.DataFrame) -> "RFMRules":
+        s = self.scores(train)
+        full = train["is_horizon_observed"].astype(bool)
+        if full.sum() >= 200:
+            rate = train.loc[full, "returned_in_horizon"].astype(float).groupby(s[full]).agg(["sum", "count"])
+            self.chained = False
+        else:
+            rate = train["returned_in_step"].astype(float).groupby(s).agg(["sum", "count"])
+            self.chained = True
+        prior = rate["sum"].sum() / max(rate["count"].sum(), 1)
+        self.rate = (rate["sum"] + 5 * prior) / (rate["count"] + 5)  # shrunk towards the overall rate
+        self.prior = prior
+        return self
+
+    def _p(self, s: pd.Series, days: int) -> np.ndarray:
+        rate = s.map(self.rate).fillna(self.prior).to_numpy(dtype=float)
+        if self.chained:
+            return 1.0 - (1.0 - rate) ** (days / self.step)
+        return 1.0 - (1.0 - rate) ** (days / self.horizon)
+
+    def score(self, X: pd.DataFrame, horizon: int, with_12m: bool = True) -> dict[str, np.ndarray]:
+        s = self.scores(X)
+        p_12m = self._p(s, 365)
+        return {"p_return": self._p(s, horizon), "p_12m": p_12m, "p_alive": np.full(len(X), np.nan),
+                "visits_12m": p_12m * _visits_if_return(X, 365)}
+
+
+def _bgnbd_inputs(X: pd.DataFrame):
+    weeks = 7.0
+    return (X["repeat_episodes"].to_numpy(dtype=float), X["last_episode_day"].to_numpy(dtype=float) / weeks,
+            X["tenure_days"].to_numpy(dtype=float) / weeks)
+
+
+def _visits_if_return(X: pd.DataFrame, days: int) -> np.ndarray:
+    """Visits a returning person makes in `days`: their own yearly rhythm over the relationship (a year
+    at least), and at least one."""
+    per_year = X["frequency"] * 365 / X["tenure_days"].clip(lower=365)
+    return np.maximum(1.0, (per_year * days / 365).to_numpy(dtype=float))
+
+
+def _checks(X: pd.DataFrame, model=None) -> np.ndarray:
+    clinic = X.loc[X["avg_check"] > 0, "avg_check"].mean()
+    own = X["avg_check"].where(X["avg_check"] > 0, clinic).fillna(0).to_numpy(dtype=float)
+    if isinstance(model, BGNBDModel):
+        shrunk = model.check(X)
+        if shrunk is not None:
+            return np.where(np.isfinite(shrunk) & (shrunk > 0), shrunk, own)
+    return own
+
+
+# -- training, scoring, backtest ------------------------------------------------------------------
+
+
+def fit_models(train: pd.DataFrame, at_cutoff: pd.DataFrame, step: int, horizon: int, min_persons: int,
+               notes: list[str], seconds: dict[str, float] | None = None) -> dict[str, object]:
+    """Every model that can be fitted; the hazard model only with at least `min_persons` persons."""
+    fitted: dict[str, object] = {}
+    seconds = {} if seconds is None else seconds
+    t = time.perf_counter()
+    if at_cutoff["person_id"].nunique() >= min_persons and len(train):
+        try:
+            fitted["return_hazard_gbm"] = HazardModel(step).fit(train)
+        except ValueError as exc:
+            notes.append(f"return_hazard_gbm not fitted: {exc}")
+    seconds["fit_return_hazard_gbm"] = time.perf_counter() - t
+    t = time.perf_counter()
+    try:
+        fitted["bg_nbd"] = BGNBDModel().fit(at_cutoff)
+    except (ValueError, FloatingPointError) as exc:
+        notes.append(f"bg_nbd not fitted: {exc}")
+    seconds["fit_bg_nbd"] = time.perf_counter() - t
+    if len(train):
+        fitted["rfm_rules"] = RFMRules(step, horizon).fit(train)
+    return fitted
+
+
+def chosen(fitted: dict[str, object]) -> str | None:
+    return next((name for name in MODELS if name in fitted), None)
+
+
+def score_frame(model, X: pd.DataFrame, horizon: int, with_12m: bool = True) -> pd.DataFrame:
+    scored = model.score(X, horizon, with_12m)
+    check = _checks(X, model)
+    visits_h = scored.get("visits_horizon")
+    if visits_h is None:
+        visits_h = scored["p_return"] * _visits_if_return(X, horizon)
+    return pd.DataFrame({
+        "person_id": X["person_id"].to_numpy(),
+        "p_return": np.clip(scored["p_return"], 0, 1),
+        "p_alive": scored["p_alive"],
+        "expected_visits_12m": scored["visits_12m"],
+        "predicted_revenue_12m": scored["visits_12m"] * check,
+        "predicted_revenue_horizon": visits_h * check,
+    })
+
+
+def deciles(p: np.ndarray) -> np.ndarray:
+    """1 = the tenth with the highest probability … 10 = the lowest; ties broken by row order."""
+    if len(p) == 0:
+        return np.array([], dtype=int)
+    order = np.argsort(-p, kind="stable")
+    rank = np.empty(len(p), dtype=int)
+    rank[order] = np.arange(len(p))
+    return (rank * 10 // len(p) + 1).astype(int)
+
+
+def backtest_rows(name: str, scored: pd.DataFrame, actual: pd.DataFrame, meta: dict) -> list[dict]:
+    from sklearn.metrics import roc_auc_score
+
+    y = actual["returned_in_horizon"].astype(bool).to_numpy()
+    revenue = actual["revenue_in_horizon"].to_numpy(dtype=float)
+    p = scored["p_return"].to_numpy()
+    d = deciles(p)
+    base = y.mean() if len(y) else np.nan
+    auc = float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else None
+    lift = float(y[d == 1].mean() / base) if len(y) and base > 0 and (d == 1).any() else None
+    rows = [{**meta, "model_name": name, "decile": None, "persons": len(y), "returners": int(y.sum()),
+             "predicted_returners": float(p.sum()), "auc": auc, "top_decile_lift": lift,
+             "actual_revenue": float(revenue.sum()),
+             "predicted_revenue": float(scored["predicted_revenue_horizon"].sum())}]
+    for k in range(1, 11):
+        m = d == k
+        if not m.any():
+            continue
+        rows.append({**meta, "model_name": name, "decile": k, "persons": int(m.sum()), "returners": int(y[m].sum()),
+                     "predicted_returners": float(p[m].sum()), "auc": None, "top_decile_lift": None,
+                     "actual_revenue": float(revenue[m].sum()),
+                     "predicted_revenue": float(scored["predicted_revenue_horizon"][m].sum())})
+    return rows
+
+
+def run_predictions(con, horizon: int, step: int, min_persons: int,
+                    progress: Callable[[str], None] | None = None,
+                    max_training_rows: int = MAX_TRAINING_ROWS) -> PredictResult:
+    say = progress or (lambda _m: None)
+    seconds: dict[str, float] = {}
+    notes: list[str] = []
+    start = time.perf_counter()
+    say("Reading features")
+    today = _read(con, "features.is_scoring_cutoff")
+    at_backtest = _read(con, "features.is_backtest_cutoff")
+    train_live = _read(con, f"features.days_before_as_of >= {step}", limit_rows=max_training_rows)
+    _categorical([today, at_backtest, train_live])
+    seconds["read"] = time.perf_counter() - start
+    seconds["training_rows"] = len(train_live)
+    as_of = con.execute("select as_of_date from intermediate.int_as_of_date").fetchone()[0]
+
+    # backtest: models trained only on rows whose one-step label window closed by the backtest cutoff
+    backtest: list[dict] = []
+    if not at_backtest.empty:
+        t = time.perf_counter()
+        say("Backtest: training on the history before as-of minus the horizon")
+        train_bt = train_live[train_live["days_before_as_of"] >= horizon + step].copy()
+        train_bt["is_horizon_observed"] = train_bt["days_before_as_of"] >= 2 * horizon  # within the past only
+        fitted_bt = fit_models(train_bt, at_backtest, step, horizon, min_persons, notes)
+        best_bt = chosen(fitted_bt)
+        meta = {"as_of_date": as_of, "cutoff_date": pd.Timestamp(at_backtest["cutoff_date"].iloc[0]).date(),
+                "horizon_days": horizon}
+        for name, model in fitted_bt.items():
+            rows = backtest_rows(name, score_frame(model, at_backtest, horizon, with_12m=False), at_backtest,
+                                 {**meta, "is_chosen_model": name == best_bt,
+                                  "training_rows": len(train_bt) if name != "bg_nbd" else len(at_backtest)})
+            backtest += rows
+        seconds["backtest"] = time.perf_counter() - t
+    else:
+        notes.append("no backtest: no person had a completed visit before as-of minus the horizon")
+
+    t = time.perf_counter()
+    say(f"Training on {len(train_live):,} person × cutoff rows")
+    fitted = fit_models(train_live, today, step, horizon, min_persons, notes, seconds)
+    best = chosen(fitted)
+    seconds["train"] = time.perf_counter() - t
+    t = time.perf_counter()
+    say("Scoring")
+    if best is None or today.empty:
+        scores = pd.DataFrame(columns=["person_id", "p_return", "p_alive", "expected_visits_12m",
+                                       "predicted_revenue_12m", "predicted_revenue_horizon"])
+        best = best or "none"
+    else:
+        scores = score_frame(fitted[best], today, horizon)
+    scores["as_of_date"] = as_of
+    scores["horizon_days"] = horizon
+    scores["model_name"] = best
+    scores["decile"] = deciles(scores["p_return"].to_numpy(dtype=float))
+    seconds["score"] = time.perf_counter() - t
+    _write(con, scores, pd.DataFrame(backtest))
+    seconds["total"] = time.perf_counter() - start
+    return PredictResult(as_of, horizon, len(today), best, pd.DataFrame(backtest), seconds, notes)
+
+
+SCORE_COLUMNS = ["person_id", "as_of_date", "horizon_days", "p_return", "expected_visits_12m",
+                 "predicted_revenue_12m", "p_alive", "model_name", "decile"]
+BACKTEST_COLUMNS = ["model_name", "is_chosen_model", "as_of_date", "cutoff_date", "horizon_days", "decile",
+                    "persons", "returners", "predicted_returners", "auc", "top_decile_lift", "actual_revenue",
+                    "predicted_revenue", "training_rows"]
+
+
+def _write(con, scores: pd.DataFrame, backtest: pd.DataFrame) -> None:
+    scores = scores[SCORE_COLUMNS]
+    backtest = backtest.reindex(columns=BACKTEST_COLUMNS)
+    con.execute("create schema if not exists predictions")
+    con.register("scores_frame", scores)
+    con.register("backtest_frame", backtest)
+    con.execute("""
+        create or replace table predictions.patient_scores as
+        select cast(person_id as varchar) as person_id, cast(as_of_date as date) as as_of_date,
+               cast(horizon_days as integer) as horizon_days, cast(p_return as double) as p_return,
+               cast(expected_visits_12m as double) as expected_visits_12m,
+               cast(predicted_revenue_12m as double) as predicted_revenue_12m, cast(p_alive as double) as p_alive,
+               cast(model_name as varchar) as model_name, cast(decile as integer) as decile
+        from scores_frame
+    """)
+    con.execute("""
+        create or replace table predictions.backtest as
+        select cast(model_name as varchar) as model_name, cast(is_chosen_model as boolean) as is_chosen_model,
+               cast(as_of_date as date) as as_of_date, cast(cutoff_date as date) as cutoff_date,
+               cast(horizon_days as integer) as horizon_days, cast(decile as integer) as decile,
+               cast(persons as integer) as persons, cast(returners as integer) as returners,
+               cast(predicted_returners as double) as predicted_returners, cast(auc as double) as auc,
+               cast(top_decile_lift as double) as top_decile_lift, cast(actual_revenue as double) as actual_revenue,
+               cast(predicted_revenue as double) as predicted_revenue, cast(training_rows as integer) as training_rows
+        from backtest_frame
+    """)
+    con.unregister("scores_frame")
+    con.unregister("backtest_frame")
+
+
+def predict(cfg: Config, progress: Callable[[str], None] | None = None) -> PredictResult:
+    """Train, score and backtest on the built warehouse, write the prediction tables, then rebuild the
+    models that read them (the prediction marts and the actions)."""
+    from .build import run_dbt
+    from .errors import PatientbaseError
+    from .warehouse import connect
+
+    dbt_vars = project_vars(cfg)
+    horizon = int(dbt_vars.get("prediction_horizon_days") or 180)
+    step = int(dbt_vars.get("prediction_step_days") or 30)
+    min_persons = int(dbt_vars.get("prediction_min_persons") or 300)
+    with connect(cfg) as con:
+        exists = con.execute("select count(*) from information_schema.tables where table_schema = 'intermediate' "
+                             "and table_name = 'int_persons_features_at_cutoff'").fetchone()[0]
+        if not exists:
+            raise PatientbaseError("No features to predict from: run `patientbase build` first.")
+        result = run_predictions(con, horizon, step, min_persons, progress)
+    t = time.perf_counter()
+    as_of = str(result.as_of_date) if result.as_of_date is not None else None
+    rebuilt = run_dbt(cfg, "build", as_of=as_of, progress=progress,
+                      extra=["--select", "stg_predictions__patient_scores+", "stg_predictions__backtest+",
+                             "--indirect-selection", "cautious"])
+    if not rebuilt.success:
+        details = "\n".join(f"  - {f}" for f in rebuilt.failures[:10])
+        raise PatientbaseError(f"Rebuilding the models that read the predictions failed:\n{details}")
+    result.seconds["rebuild"] = time.perf_counter() - t
+    return result
+
+
+def summary_lines(result: PredictResult) -> list[str]:
+    lines = [f"Predictions as of {result.as_of_date}: {result.persons:,} persons scored by {result.chosen_model}, "
+             f"horizon {result.horizon_days} days ({result.seconds.get('total', 0):.1f} s; training "
+             f"{result.seconds.get('train', 0):.1f} s, of which gradient boosting "
+             f"{result.seconds.get('fit_return_hazard_gbm', 0):.1f} s on {result.seconds.get('training_rows', 0):,.0f} rows)."]
+    bt = result.backtest
+    if not bt.empty:
+        total = bt[bt["decile"].isna()]
+        lines.append(f"Backtest at {total['cutoff_date'].iloc[0]} (trained only on what came before it):")
+        for row in total.itertuples():
+            auc = f"{row.auc:.3f}" if row.auc is not None and not pd.isna(row.auc) else "n/a"
+            lift = f"{row.top_decile_lift:.2f}" if row.top_decile_lift is not None and not pd.isna(row.top_decile_lift) else "n/a"
+            lines.append(f"  {row.model_name:<18} AUC {auc}, top-decile lift {lift}, predicted returners "
+                         f"{row.predicted_returners:,.0f} vs actual {row.returners:,} of {row.persons:,}")
+    for note in result.notes:
+        lines.append(f"  note: {note}")
+    return lines
