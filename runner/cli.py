@@ -267,6 +267,8 @@ def predict(cfg: Config):
     """Fit the return models on the clinic's history, score every person, backtest; rebuild the marts."""
     from .warehouse import publishing
 
+    duckdb_only(cfg, "predict")
+
     with publishing(cfg) as staged:
         _predict(staged)
     click.echo(f"Published to {cfg.warehouse_path}.")
