@@ -220,6 +220,10 @@ final as (
         action_code,
         operator_id,
         month,
+        case
+            when month is null then 'all'
+            else substring(cast(month as {{ dbt.type_string() }}), 1, 7)
+        end as period,
         cast(called as {{ dbt.type_int() }}) as called,
         cast(control as {{ dbt.type_int() }}) as control,
         cast(came_called as {{ dbt.type_int() }}) as came_called,
