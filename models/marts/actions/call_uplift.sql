@@ -36,6 +36,12 @@ assignments as (
 
 ),
 
+persons as (
+
+    select * from {{ ref('int_patients_resolved_to_persons') }}
+
+),
+
 visits as (
 
     select * from {{ ref('int_visits_sequenced') }}
@@ -52,7 +58,7 @@ occurrences as (
 
     select
         assignments.call_assignment_id,
-        assignments.person_id,
+        coalesce(persons.person_id, assignments.patient_id) as person_id,
         assignments.action_code,
         assignments.arm,
         case when assignments.arm = 'call' then coalesce(assignments.operator_id, 'unknown') end as operator_id,
@@ -63,6 +69,8 @@ occurrences as (
         as_of.as_of_date
     from assignments
     cross join as_of
+    left join persons
+        on assignments.patient_id = persons.patient_id
     where assignments.list_date < as_of.as_of_date
 
 ),

@@ -10,7 +10,7 @@ cleaned as (
 
     select
         cast(list_date as date) as list_date,
-        {{ clean_text('patient_id') }} as person_id,
+        {{ clean_text('patient_id') }} as patient_id,
         {{ clean_code('action_code') }} as action_code,
         cast(trigger_date as date) as trigger_date,
         {{ clean_code('arm') }} as arm,
@@ -27,11 +27,11 @@ final as (
 
     select
         {{ dbt.concat([
-            'person_id', "'|'", 'action_code', "'|'",
+            'patient_id', "'|'", 'action_code', "'|'",
             "coalesce(cast(trigger_date as " ~ dbt.type_string() ~ "), '')",
         ]) }} as call_assignment_id,
         list_date,
-        person_id,
+        patient_id,
         action_code,
         trigger_date,
         arm,
