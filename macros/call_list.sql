@@ -155,3 +155,19 @@
     cast(null as {{ dbt.type_int() }})
     {%- endif -%}
 {%- endmacro %}
+
+
+{#
+  uplift_half_width(rate_1, n_1, rate_0, n_0)
+  Half the width of the 95% Wald interval of the difference of two independent proportions:
+  1.96 x sqrt(p1(1-p1)/n1 + p0(1-p0)/n0); null when an arm is empty.
+  Arguments:
+    rate_1, n_1: the called arm's rate and size (columns or SQL expressions).
+    rate_0, n_0: the control arm's rate and size.
+#}
+{% macro uplift_half_width(rate_1, n_1, rate_0, n_0) -%}
+    1.96 * sqrt(
+        {{ rate_1 }} * (1 - {{ rate_1 }}) / nullif({{ n_1 }}, 0)
+        + {{ rate_0 }} * (1 - {{ rate_0 }}) / nullif({{ n_0 }}, 0)
+    )
+{%- endmacro %}

@@ -59,7 +59,7 @@ def make_warehouse(path: Path) -> None:
                 next_scheduled_at timestamp, last_call_at timestamp, last_refusal_at timestamp,
                 attempts_on_action integer, last_operator_id varchar, is_action_about_booking boolean,
                 exclusion_reason varchar, base_exclusion_reason varchar, called_recently_until date,
-                refused_recently_until date, as_of_date date, trigger_date date)
+                refused_recently_until date, as_of_date date, trigger_date date, expected_revenue decimal(18,2))
             """
         )
         for person, name, phone, action, priority, value, last_call, operator, exclusion in CANDIDATES:
@@ -68,7 +68,7 @@ def make_warehouse(path: Path) -> None:
                 insert into marts.call_list_candidates values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, date '2025-07-01',
                     date '2025-01-10', 'D01', 'dentistry', null, ?, null, 0, ?, false, ?,
                     case when ? = 'called_recently' then null else ? end,
-                    cast(? as timestamp)::date + 14, null, date '2025-07-01', null)
+                    cast(? as timestamp)::date + 14, null, date '2025-07-01', null, null)
                 """,
                 [person, person, name, phone, action, action, "задача " + action, f"why {person}",
                  f"почему {person}", f"offer {person}", priority, value, last_call, operator, exclusion,

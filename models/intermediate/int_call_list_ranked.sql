@@ -5,11 +5,17 @@
 
   - its arm: a stable draw from the action occurrence (person, action, trigger date; macro
     stable_uniform) below the action's control share (macro call_control_share) is 'control', the
-    rest 'call'. The same occurrence gets the same arm on every replay and re-export.
+    rest 'call'. The same occurrence gets the same arm on every replay and re-export; an occurrence
+    already recorded with a list (stg_mis__call_assignments) keeps its recorded arm, so a changed share
+    never moves a patient between arms mid-occurrence.
+  - its expected value, learned: once the action's uplift is measured on enough final occurrences
+    (int_action_uplift) and the clinic keeps a control group for it, expected revenue x measured uplift
+    (0 when the uplift is at or below 0) replaces the assumed-conversion value (kept as
+    assumed_expected_value); with a control share of 0 the list works as before.
   - its person_rank over all eligible candidates, both arms: within-quota candidates first (an action
     named in var `call_list_quotas` keeps at most its slots for the call arm; the call-arm candidates
-    beyond them go after every within-quota one, so they fill leftover capacity), then priority,
-    expected value (desc), person id.
+    beyond them go after every within-quota one, so they fill leftover capacity), then actions whose
+    uplift is measured at about zero after all others, then priority, expected value (desc), person id.
   - for the call arm: the rank of its phone (a family sharing a phone ranks as its best member) and,
     when the phone fits the capacity, its list_rank (is_listed).
   - for the control arm: would_have_been_listed, true when it ranks better than the last phone that
@@ -29,6 +35,18 @@ candidates_all as (
 as_of as (
 
     select * from {{ ref('int_as_of_date') }}
+
+),
+
+recorded as (
+
+    select * from {{ ref('stg_mis__call_assignments') }}
+
+),
+
+action_uplift as (
+
+    select * from {{ ref('int_action_uplift') }}
 
 ),
 
@@ -76,12 +94,53 @@ drawn as (
 
 ),
 
+-- the list learns: an action measured on enough controls is worth its measured uplift x the revenue
+-- at stake, not its assumed conversion; only while the clinic keeps a control group for it
+valued as (
+
+    select
+        drawn.*,
+        drawn.expected_value as assumed_expected_value,
+        action_uplift.uplift as measured_uplift,
+        coalesce(action_uplift.is_learned and drawn.control_share > 0, false) as is_value_learned,
+        coalesce(action_uplift.is_uplift_about_zero and drawn.control_share > 0, false) as is_uplift_about_zero
+    from drawn
+    left join action_uplift
+        on drawn.action_code = action_uplift.action_code
+
+),
+
+revalued as (
+
+    select
+        valued.*,
+        case
+            when is_value_learned then {{ patient_base.cast_money(
+                'coalesce(expected_revenue, 0) * case when measured_uplift > 0 then measured_uplift else 0 end'
+            ) }}
+            else assumed_expected_value
+        end as learned_expected_value
+    from valued
+
+),
+
+-- an occurrence already on a recorded list keeps its arm (history wins over a changed share)
 armed as (
 
     select
-        *,
-        case when arm_draw < control_share then 'control' else 'call' end as arm
-    from drawn
+        drawn.*,
+        coalesce(
+            recorded.arm,
+            case when drawn.arm_draw < drawn.control_share then 'control' else 'call' end
+        ) as arm
+    from revalued as drawn
+    left join recorded
+        on drawn.person_id = recorded.patient_id
+        and drawn.action_code = recorded.action_code
+        and (
+            drawn.trigger_date = recorded.trigger_date
+            or (drawn.trigger_date is null and recorded.trigger_date is null)
+        )
 
 ),
 
@@ -92,7 +151,7 @@ quota_counted as (
         *,
         sum(case when arm = 'call' then 1 else 0 end) over (
             partition by action_code
-            order by priority, expected_value desc, person_id
+            order by priority, learned_expected_value desc, person_id
             rows between unbounded preceding and current row
         ) - case when arm = 'call' then 1 else 0 end as call_arm_before
     from armed
@@ -107,8 +166,9 @@ ranked as (
         row_number() over (
             order by
                 case when quota_slots is null or call_arm_before < quota_slots then 0 else 1 end,
+                case when is_uplift_about_zero then 1 else 0 end,
                 priority,
-                expected_value desc,
+                learned_expected_value desc,
                 person_id
         ) as person_rank
     from quota_counted
@@ -165,7 +225,11 @@ final as (
         ranked.reason_ru,
         ranked.offer,
         ranked.priority,
-        ranked.expected_value,
+        ranked.learned_expected_value as expected_value,
+        ranked.assumed_expected_value,
+        ranked.measured_uplift,
+        ranked.is_value_learned,
+        ranked.is_uplift_about_zero,
         ranked.trigger_date,
         ranked.last_visit_date,
         ranked.last_doctor_id,

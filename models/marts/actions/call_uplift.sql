@@ -30,94 +30,15 @@
 
 with
 
-assignments as (
+scored as (
 
-    select * from {{ ref('stg_mis__call_assignments') }}
-
-),
-
-persons as (
-
-    select * from {{ ref('int_patients_resolved_to_persons') }}
-
-),
-
-visits as (
-
-    select * from {{ ref('int_visits_sequenced') }}
+    select * from {{ ref('int_call_occurrences_scored') }}
 
 ),
 
 as_of as (
 
     select * from {{ ref('int_as_of_date') }}
-
-),
-
-occurrences as (
-
-    select
-        assignments.call_assignment_id,
-        coalesce(persons.person_id, assignments.patient_id) as person_id,
-        assignments.action_code,
-        assignments.arm,
-        case when assignments.arm = 'call' then coalesce(assignments.operator_id, 'unknown') end as operator_id,
-        assignments.list_date,
-        cast({{ dbt.date_trunc('month', 'assignments.list_date') }} as date) as month,
-        {{ patient_base.date_plus_days('assignments.list_date', outcome_days) }} as window_ends_on,
-        {{ patient_base.date_plus_days('assignments.list_date', outcome_days) }} < as_of.as_of_date as is_final,
-        as_of.as_of_date
-    from assignments
-    cross join as_of
-    left join persons
-        on assignments.patient_id = persons.patient_id
-    where assignments.list_date < as_of.as_of_date
-
-),
-
-came_visits as (
-
-    select
-        occurrences.call_assignment_id,
-        count(*) as visits,
-        sum(coalesce(visits.revenue, 0)) as revenue
-    from occurrences
-    inner join visits
-        on occurrences.person_id = visits.person_id
-        and visits.is_completed
-        and visits.visit_date > occurrences.list_date
-        and visits.visit_date <= occurrences.window_ends_on
-    group by occurrences.call_assignment_id
-
-),
-
-bookings as (
-
-    select
-        occurrences.call_assignment_id,
-        count(*) as bookings
-    from occurrences
-    inner join visits
-        on occurrences.person_id = visits.person_id
-        and cast(visits.booked_at as date) >= occurrences.list_date
-        and cast(visits.booked_at as date) <= occurrences.window_ends_on
-    group by occurrences.call_assignment_id
-
-),
-
-scored as (
-
-    select
-        occurrences.*,
-        case when came_visits.call_assignment_id is not null then 1 else 0 end as came,
-        case when bookings.call_assignment_id is not null then 1 else 0 end as booked,
-        coalesce(came_visits.visits, 0) as visits,
-        coalesce(came_visits.revenue, 0) as revenue
-    from occurrences
-    left join came_visits
-        on occurrences.call_assignment_id = came_visits.call_assignment_id
-    left join bookings
-        on occurrences.call_assignment_id = bookings.call_assignment_id
 
 ),
 
@@ -215,9 +136,9 @@ intervals as (
     select
         *,
         p_called - p_control as diff,
-        1.96 * sqrt(p_called * (1 - p_called) / nullif(called, 0) + p_control * (1 - p_control) / nullif(control, 0)) as half_width,
+        {{ patient_base.uplift_half_width('p_called', 'called', 'p_control', 'control') }} as half_width,
         q_called - q_control as booked_diff,
-        1.96 * sqrt(q_called * (1 - q_called) / nullif(called, 0) + q_control * (1 - q_control) / nullif(control, 0)) as booked_half_width
+        {{ patient_base.uplift_half_width('q_called', 'called', 'q_control', 'control') }} as booked_half_width
     from rated
 
 ),
