@@ -87,3 +87,19 @@ def test_dbt_build_by_hand_uses_the_same_warehouse(demo_run, monkeypatch):
     with duckdb.connect(str(ws.warehouse), read_only=True) as con:
         assert con.execute("select count(*) from staging.stg_mis__visits").fetchone()[0] > 0
         assert con.execute("select count(*) from marts.dim_patients").fetchone()[0] > 0
+
+
+
+def test_run_demo_records_the_days_arms_with_the_demo_history(demo_run):
+    """The demo's past lists (call_assignments.csv) are loaded; the day's list adds its own arms."""
+    ws, result = demo_run
+    assert "Call assignments recorded:" in result.output
+    as_of = ws.scalar("select as_of_date from intermediate.int_as_of_date")
+    assert ws.scalar("select count(*) from raw.call_assignments where list_date < ?", [as_of]) > 0
+    listed = ws.scalar("select count(*) from intermediate.int_call_list_ranked where is_listed")
+    held_out = ws.scalar("select count(*) from marts.call_list_control")
+    recorded = ws.query("select arm, count(*) from raw.call_assignments where list_date = ? group by arm order by arm",
+                        [as_of])
+    # occurrences already on an earlier (demo) list keep their first list date and are not recorded again
+    assert sum(n for _, n in recorded) <= listed + held_out
+    assert dict(recorded)["call"] > 0
