@@ -855,7 +855,10 @@ class ReportBuilder:
             Section("rfm", t["section_rfm"], [self.rfm_grid(), self.segments(), self.migration()]),
             Section("channels", t["section_channels"], [self.channel_ltv()]),
         ]
-        actions = [c for c in (self.call_list(), self.base_potential(), self.call_outcomes()) if c is not None]
+        from .report_uplift import uplift_chart  # issue #13: what the calls added against the control group
+
+        actions = [c for c in (self.call_list(), self.base_potential(), self.call_outcomes(), uplift_chart(self))
+                   if c is not None]
         if actions:
             halves = [c for c in actions if not c.wide]
             if len(halves) % 2:  # a half-width chart alone on its row takes the whole row
