@@ -1054,12 +1054,14 @@ def _make_calls(rng, cal, v: dict, per: dict, plans: dict | None, callable_: np.
     j = np.searchsorted(key, ck, side="right")
     has_next = (j < key.size) & (person[np.minimum(j, key.size - 1)] == calls["person"][booked]) & \
                (day[np.minimum(j, key.size - 1)] <= calls["day"][booked] + 30)
-    zero = CALL_ACTIONS.index(DEMO_ZERO_EFFECT_ACTION)
-    add = booked[~has_next & (rng.random(booked.size) < 0.85) & (calls["action"][booked] != zero)]
+    add = booked[~has_next & (rng.random(booked.size) < 0.85)]
     vday = calls["day"][add] + rng.integers(1, 22, add.size)
     vday = cal.adjust(rng, vday)
     u = rng.random(add.size)
     vstatus = np.where(vday >= D, SCHEDULED, np.select([u < 0.05, u < 0.1], [NO_SHOW, CANCELLED], COMPLETED))
+    # the zero-effect action's patients agree to a visit and never come: the call adds no visit
+    zero = calls["action"][add] == CALL_ACTIONS.index(DEMO_ZERO_EFFECT_ACTION)
+    vstatus = np.where(zero & (vstatus == COMPLETED), np.where(u < 0.6, CANCELLED, NO_SHOW), vstatus)
     kinds = calls["kind"][add]
     kinds = np.where(np.isin(kinds, (K_CHR, K_HYG, K_CHK, K_VAC, K_DIAG)), kinds, K_CONS)
     extra = dict(person=calls["person"][add], day=vday, spec=calls["spec"][add].astype(np.int8),
