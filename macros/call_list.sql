@@ -74,3 +74,100 @@
     replace(cast({{ list_date }} as {{ dbt.type_string() }}), '-', '')
         || '-' || lpad(cast({{ list_rank }} as {{ dbt.type_string() }}), 5, '0')
 {%- endmacro %}
+
+
+{#
+  stable_uniform(columns)
+  A number in [0, 1) drawn from the columns' values, the same on every run and every engine: the md5
+  of the values joined with '|' (dbt.hash, hex on DuckDB, PostgreSQL and Spark), its first four hex
+  digits read as a number (dbt.position of each digit in '0123456789abcdef') and divided by 65536.
+  Used for the call list's control group: an action occurrence gets the same arm on every replay.
+  Arguments:
+    columns: list of column names or SQL expressions; nulls count as ''.
+#}
+{% macro stable_uniform(columns) -%}
+    {%- set parts = [] -%}
+    {%- for column in columns -%}
+        {%- if not loop.first -%}{%- do parts.append("'|'") -%}{%- endif -%}
+        {%- do parts.append("coalesce(cast(" ~ column ~ " as " ~ dbt.type_string() ~ "), '')") -%}
+    {%- endfor -%}
+    {%- set digest = dbt.hash(dbt.concat(parts)) -%}
+    (
+        {%- for i in range(4) %}
+        ({{ dbt.position("substring(" ~ digest ~ ", " ~ (i + 1) ~ ", 1)", "'0123456789abcdef'") }} - 1)
+            * {{ 16 ** (3 - i) }}{% if not loop.last %} +{% endif %}
+        {%- endfor %}
+    ) / 65536.0
+{%- endmacro %}
+
+
+{#
+  call_control_share(action_column)
+  The share of an action's eligible occurrences kept off the call list as a control group: var
+  `call_control_share_by_action` (action_code -> share) where it names the action, else var
+  `call_control_share` (default 0.10). 0 turns the control group off.
+  Arguments:
+    action_column: column or SQL expression holding the action code.
+#}
+{% macro call_control_share(action_column) -%}
+    {%- set default_share = var('call_control_share', 0.10) | float -%}
+    {%- set by_action = var('call_control_share_by_action', {}) or {} -%}
+    {%- for code, share in by_action.items() -%}
+        {%- if (share | float) < 0 or (share | float) >= 1 -%}
+            {{ exceptions.raise_compiler_error("call_control_share_by_action." ~ code ~ " must be in [0, 1)") }}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if default_share < 0 or default_share >= 1 -%}
+        {{ exceptions.raise_compiler_error("var call_control_share must be in [0, 1)") }}
+    {%- endif -%}
+    cast(
+        {%- if by_action %}
+        case {{ action_column }}
+            {%- for code, share in by_action.items() %}
+            when {{ patient_base.sql_string(code) }} then {{ share | float }}
+            {%- endfor %}
+            else {{ default_share }}
+        end
+        {%- else %} {{ default_share }}
+        {%- endif %}
+    as {{ dbt.type_numeric() }})
+{%- endmacro %}
+
+
+{#
+  call_quota_slots(action_column)
+  The most call-list rows an action may take before the rest of its candidates go after every
+  within-quota candidate: floor(share x daily_call_capacity()) from var `call_list_quotas`
+  (action_code -> max share of the capacity); null (no quota) for actions it does not name.
+  Arguments:
+    action_column: column or SQL expression holding the action code.
+#}
+{% macro call_quota_slots(action_column) -%}
+    {%- set quotas = var('call_list_quotas', {}) or {} -%}
+    {%- set capacity = patient_base.daily_call_capacity() -%}
+    {%- if quotas -%}
+    case {{ action_column }}
+        {%- for code, share in quotas.items() %}
+        when {{ patient_base.sql_string(code) }} then {{ (share | float * capacity) | round(0, 'floor') | int }}
+        {%- endfor %}
+    end
+    {%- else -%}
+    cast(null as {{ dbt.type_int() }})
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#
+  uplift_half_width(rate_1, n_1, rate_0, n_0)
+  Half the width of the 95% Wald interval of the difference of two independent proportions:
+  1.96 x sqrt(p1(1-p1)/n1 + p0(1-p0)/n0); null when an arm is empty.
+  Arguments:
+    rate_1, n_1: the called arm's rate and size (columns or SQL expressions).
+    rate_0, n_0: the control arm's rate and size.
+#}
+{% macro uplift_half_width(rate_1, n_1, rate_0, n_0) -%}
+    1.96 * sqrt(
+        {{ rate_1 }} * (1 - {{ rate_1 }}) / nullif({{ n_1 }}, 0)
+        + {{ rate_0 }} * (1 - {{ rate_0 }}) / nullif({{ n_0 }}, 0)
+    )
+{%- endmacro %}

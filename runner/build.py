@@ -151,8 +151,11 @@ def build(cfg: Config, as_of: str | None = None, select: tuple[str, ...] = (),
 
 
 def build_call_list(cfg: Config, list_date: str | None, admins: list[str], per_admin: int) -> BuildResult:
-    """Rebuild only marts.call_list for another day or capacity (the rest of the warehouse stays)."""
-    result = run_dbt(cfg, "build", extra=["--select", "call_list", "--exclude-resource-type", "unit_test"],
+    """Rebuild only the call list (its ranking, the list and its control group) for another day or
+    capacity; the rest of the warehouse stays."""
+    result = run_dbt(cfg, "build", extra=["--select", "stg_mis__call_assignments", "int_call_list_ranked", "call_list",
+                                          "call_list_control",
+                                          "--exclude-resource-type", "unit_test", "--indirect-selection", "cautious"],
                      all_tests=True, extra_vars={"call_list_date": list_date, "call_list_admins": admins,
                                                  "calls_per_admin": per_admin})
     if not result.success:

@@ -352,6 +352,7 @@ def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping, accept_shr
         if on_duckdb:
             _predict(staged)  # predict reads and writes the DuckDB warehouse (engines: not yet)
             _check(staged)  # an error-severity failure blocks publishing, like a failed dbt test
+            _record_call_assignments(staged)  # the day's arms, published with the rest or not at all
     if not on_duckdb:
         click.echo(f"Published to {describe(cfg)}.")
         click.echo(click.style(
@@ -435,6 +436,7 @@ def _export_call_list(cfg: Config, list_date=None, admins=None, calls_per_admin=
         if not built:
             with progress("Building the call list"):
                 build_call_list(cfg, parse_date(list_date, "--date"), names, per_admin)
+            _record_call_assignments(cfg)  # `run` recorded its list before publishing
         with connect(cfg, read_only=True) as con:
             result = export_call_list(
                 con, Path(out_dir) if out_dir else cfg.exports_path, names, per_admin,
@@ -447,6 +449,20 @@ def _export_call_list(cfg: Config, list_date=None, admins=None, calls_per_admin=
     for code, n in result.by_action:
         click.echo(f"  {code:<22} {n:>5}")
     click.echo("  by administrator: " + ", ".join(f"{a} {n}" for a, n in result.by_admin))
+    return result
+
+
+def _record_call_assignments(cfg: Config):
+    """Append the list's call and control arms to raw.call_assignments (the uplift's history)."""
+    from .assignments import record_call_assignments
+    from .warehouse import connect
+
+    with connect(cfg) as con:
+        result = record_call_assignments(con)
+    if result.skipped_reason:
+        click.echo(f"Call assignments not recorded: {result.skipped_reason}.")
+    else:
+        click.echo(f"Call assignments recorded: {result.recorded} new (call and control arms, raw.call_assignments).")
     return result
 
 

@@ -367,6 +367,12 @@ CALL_RESULT_SHARE = {  # by action: no-show recovery books best, plan follow-ups
     "welcome_second_visit": [0.25, 0.16, 0.34, 0.15, 0.10],
 }
 OPERATORS = [("OP1", 0.45), ("OP2", 0.35), ("OP3", 0.20)]
+# The clinic's past call lists kept a random control group (issue #13): this share of each action's
+# candidates was not called. The demo clinic ran its first year with a large share to learn fast (the
+# product's default is 10%). Calls of one action never bring anyone who would not have come anyway
+# (zero true effect), so the uplift mart must find about 0 for it.
+DEMO_CONTROL_SHARE = 0.30
+DEMO_ZERO_EFFECT_ACTION = "welcome_second_visit"
 CALL_COMMENTS = {  # result -> (share of calls with a comment, comments)
     "booked": (0.7, ["Записан на приём", "Записала к врачу", "Записана, напомнить за день",
                      "Записан, просил СМС-напоминание", "Записана на удобное время, вечер"]),
@@ -941,10 +947,14 @@ def _pick_deceased(rng, cal, v: dict, per: dict) -> np.ndarray:
     return dead
 
 
-def _make_calls(rng, cal, v: dict, per: dict, plans: dict | None, callable_: np.ndarray) -> tuple[dict, dict]:
+def _make_calls(rng, cal, v: dict, per: dict, plans: dict | None, callable_: np.ndarray) -> tuple[dict, dict, dict]:
     """The last 12 months of the call centre: recalls, reactivation, plan follow-ups, no-show recovery
-    and welcome calls; about one call per five persons. Calls that book are usually followed by a
-    visit within 30 days (added to the visits returned)."""
+    and welcome calls; about one call per five persons. Each day's candidates were a list: a random
+    DEMO_CONTROL_SHARE of them was held out as controls and not called. Calls that book are usually
+    followed by a visit within 30 days (added to the visits returned), except for
+    DEMO_ZERO_EFFECT_ACTION. Returns (calls, extra visits, assignments): one assignment per list
+    occurrence with its arm and whether the call made the person come who would not have come without it
+    (`added`, the true effect the uplift must recover)."""
     D = cal.D
     P = per["arch"].size
     w0 = max(D - 365, 0)
@@ -1003,7 +1013,8 @@ def _make_calls(rng, cal, v: dict, per: dict, plans: dict | None, callable_: np.
                       kind=np.full(i.size, K_CONS)))
 
     # Sample each action down to its share of ~P/5 calls (callable persons only).
-    target = P / 5 * 0.9                       # the rest are second attempts after no answer / callback
+    # the rest are second attempts after no answer / callback; the controls come out of the candidates
+    target = P / 5 * 0.9 / (1 - DEMO_CONTROL_SHARE)
     chosen = []
     for a, c in enumerate(cands):
         ok = callable_[c["person"]]
@@ -1011,6 +1022,14 @@ def _make_calls(rng, cal, v: dict, per: dict, plans: dict | None, callable_: np.
         k = int(round(target * CALL_ACTION_SHARE[a]))
         chosen.append(_take({k_: v_ for k_, v_ in c.items() if k_ != "weight"}, _weighted_sample(rng, w, k)))
     calls = _cat_concat(chosen)
+    # The list's day: the call centre rests on Sundays (Monday, or Saturday at the end of the window).
+    wd = cal.weekday[np.clip(calls["day"], 0, cal.n - 1)]
+    calls["day"] = np.where(wd == 6, np.where(calls["day"] + 1 < D, calls["day"] + 1, calls["day"] - 1), calls["day"])
+    # Held out as controls: on the list's candidates, never called.
+    is_control = rng.random(calls["day"].size) < DEMO_CONTROL_SHARE
+    controls = _take(calls, np.flatnonzero(is_control))
+    calls = _take(calls, np.flatnonzero(~is_control))
+    listed = {k_: v_.copy() for k_, v_ in calls.items()}
 
     def results(action):
         table = np.asarray([CALL_RESULT_SHARE[a] for a in CALL_ACTIONS])
@@ -1040,12 +1059,33 @@ def _make_calls(rng, cal, v: dict, per: dict, plans: dict | None, callable_: np.
     vday = cal.adjust(rng, vday)
     u = rng.random(add.size)
     vstatus = np.where(vday >= D, SCHEDULED, np.select([u < 0.05, u < 0.1], [NO_SHOW, CANCELLED], COMPLETED))
+    # the zero-effect action's patients agree to a visit and never come: the call adds no visit
+    zero = calls["action"][add] == CALL_ACTIONS.index(DEMO_ZERO_EFFECT_ACTION)
+    vstatus = np.where(zero & (vstatus == COMPLETED), np.where(u < 0.6, CANCELLED, NO_SHOW), vstatus)
     kinds = calls["kind"][add]
     kinds = np.where(np.isin(kinds, (K_CHR, K_HYG, K_CHK, K_VAC, K_DIAG)), kinds, K_CONS)
     extra = dict(person=calls["person"][add], day=vday, spec=calls["spec"][add].astype(np.int8),
                  kind=kinds.astype(np.int8), status=vstatus.astype(np.int8),
                  plan=np.full(add.size, -1, dtype=np.int64), bday=calls["day"][add])
-    return calls, extra
+
+    # The truth per list occurrence: came = a completed visit after the list's day, at most 30 days
+    # later (as call_uplift counts it); `added` = came with the call's visit but not without it.
+    def came(keys_sorted, who, when):
+        lo = who * (1 << 20) + when
+        return np.searchsorted(keys_sorted, lo + 30, side="right") > np.searchsorted(keys_sorted, lo, side="right")
+
+    natural = np.sort(key[completed & (day < D)])
+    caused = np.sort((extra["person"] * (1 << 20) + vday)[(vstatus == COMPLETED) & (vday < D)])
+    came_natural = came(natural, listed["person"], listed["day"])
+    added = ~came_natural & came(caused, listed["person"], listed["day"])
+    assignments = dict(
+        person=np.concatenate((listed["person"], controls["person"])),
+        day=np.concatenate((listed["day"], controls["day"])),
+        action=np.concatenate((listed["action"], controls["action"])),
+        arm=np.concatenate((np.zeros(listed["day"].size, np.int8), np.ones(controls["day"].size, np.int8))),
+        added=np.concatenate((added, np.zeros(controls["day"].size, bool))),
+    )
+    return calls, extra, assignments
 
 
 # ================================================================================================
@@ -1665,7 +1705,7 @@ def generate(out_dir, patients: int = 3000, seed: int = 42, today: _dt.date = DE
     dead = _pick_deceased(rngs[4], cal, v, per)
     say("Demo clinic: the call centre")
     callable_ = ~dead & ~contacts["dnc"] & np.isin(contacts["phone_kind"], (PH_MOBILE, PH_LANDLINE))
-    calls, extra = _make_calls(rngs[5], cal, v, per, plans, callable_)
+    calls, extra, assignments = _make_calls(rngs[5], cal, v, per, plans, callable_)
     extra["uid"] = np.arange(v["day"].size, v["day"].size + extra["day"].size)
     v = _cat_concat([v, extra])
     say("Demo clinic: appointment times, doctors, cards")
@@ -1687,11 +1727,11 @@ def generate(out_dir, patients: int = 3000, seed: int = 42, today: _dt.date = DE
         del v[column]
     del per, contacts, plans, bill, pos_of_uid, plan_card
     return _write_all(out_dir, start, v, vcard, services, pay, plan_rows, calls, ccard, cards, spend, say, branches,
-                      seed)
+                      seed, assignments)
 
 
 def _write_all(out_dir, start, v, vcard, services, pay, plan_rows, calls, ccard, cards, spend, say, branches,
-               seed) -> dict[str, int]:
+               seed, assignments=None) -> dict[str, int]:
     """Write the seven CSVs, each sorted by its id, through one in-memory DuckDB connection."""
     rng = np.random.default_rng([seed, 0xF11E])
     roster, _, _ = _doctors(branches)
@@ -1822,6 +1862,28 @@ def _write_all(out_dir, start, v, vcard, services, pay, plan_rows, calls, ccard,
         counts["marketing_spend"] = _write(con, out_dir, "marketing_spend", frame, f"""
             select cast(month as date) as month, cast(channel as varchar) as channel, {_money('amount')} as amount
             from src""")
+        del frame
+
+        if assignments is not None:
+            say("Writing call_assignments.csv")
+            list_day = np.datetime64(start, "D") + assignments["day"].astype("timedelta64[D]")
+            frame = pd.DataFrame({
+                "k": np.arange(assignments["day"].size, dtype=np.int64),
+                "list_date": list_day.astype("datetime64[us]"), "patient": number[assignments["person"]],
+                "action": _cat(assignments["action"], CALL_ACTIONS), "arm": _cat(assignments["arm"], ["call", "control"]),
+                "added": assignments["added"],
+            }, copy=False)
+            # the past lists as patientbase would have recorded them; demo_came_because_called is the
+            # simulation's truth (an extra column: the loader keeps it, the models ignore it)
+            counts["call_assignments"] = _write(con, out_dir, "call_assignments", frame, """
+                select cast(list_date as date) as list_date, cast(patient as varchar) as patient_id,
+                       cast(action as varchar) as action_code, cast(list_date as date) as trigger_date,
+                       cast(arm as varchar) as arm, cast(null as bigint) as list_rank,
+                       cast(null as varchar) as operator_id, cast(null as decimal(18,2)) as expected_value,
+                       cast(null as timestamp) as recorded_at,
+                       case when arm = 'call' then added end as demo_came_because_called
+                from src
+                order by list_date, patient_id, action_code""")
     finally:
         con.close()
     return counts

@@ -92,7 +92,7 @@ def write_mis(canonical_dir: Path, out_dir: Path) -> dict[str, str]:
     try:
         for name, table in TABLES.items():
             source = canonical_dir / f"{name}.csv"
-            if not source.exists():
+            if not source.exists() or name not in FILE_NAMES:  # call_assignments: patientbase's own table
                 continue
             tm = mapping.tables[name]
             # the demo's service lines have no line id (the loader derives one)

@@ -857,8 +857,9 @@ class ReportBuilder:
             Section("channels", t["section_channels"], [self.channel_ltv()]),
         ]
         from .report_backtest import backtest_chart  # the return prediction's backtest (one chart, one sentence)
+        from .report_uplift import uplift_chart  # issue #13: what the calls added against the control group
 
-        actions = [c for c in (self.call_list(), self.base_potential(), self.call_outcomes(),
+        actions = [c for c in (self.call_list(), self.base_potential(), self.call_outcomes(), uplift_chart(self),
                                backtest_chart(self.con, self.lang)) if c is not None]
         if actions:
             halves = [c for c in actions if not c.wide]

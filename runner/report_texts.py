@@ -201,3 +201,31 @@ TEXTS: dict[str, dict[str, str]] = {
         "label_outcomes_empty": "call outcomes (no list calls yet)",
     },
 }
+
+#: The uplift card (runner/report_uplift.py, issue #13): what the calls added against the control group.
+UPLIFT_TEXTS = {
+    "ru": {
+        "title": "Что добавили звонки: пришедшие после звонка против контрольной группы",
+        "label": "эффект звонков",
+        "empty": "эффект звонков (ещё нет завершённых окон у списков с контрольной группой)",
+        "axis": "прирост доли пришедших, п.п.",
+        "hover": "прирост",
+        "sentence": "{action}: пришли {rate_called} из тех, кому звонили, против {rate_control} в контрольной "
+                    "группе, {uplift} п.п. (95%: от {low} до {high}); {revenue} выручки, которой без звонков не было бы.",
+        "not_significant": " Пока не значимо: нужно больше списков.",
+        "about_zero": " Звонки по этой задаче почти ничего не добавляют: её приоритет стоит снизить.",
+        "all": "Все задачи",
+    },
+    "en": {
+        "title": "What the calls added: patients who came after a call vs the control group",
+        "label": "uplift of the calls",
+        "empty": "uplift of the calls (no list with a control group has a complete window yet)",
+        "axis": "uplift of the came-rate, points",
+        "hover": "uplift",
+        "sentence": "{action}: {rate_called} of those called came vs {rate_control} in the control group, "
+                    "{uplift} points (95%: {low} to {high}); {revenue} that would not have come without the calls.",
+        "not_significant": " Not significant yet: more lists needed.",
+        "about_zero": " Calls for this action add almost nothing: lower its priority.",
+        "all": "All actions",
+    },
+}

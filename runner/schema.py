@@ -155,6 +155,23 @@ TABLES: dict[str, Table] = {
                 _c("comment"),
             ),
         ),
+        # written by patientbase itself when a call list is exported (the arms of every list, for the
+        # uplift of the calls); a demo or a migration may load it from call_assignments.csv
+        Table(
+            "call_assignments",
+            required=False,
+            columns=(
+                _c("list_date", "date", required=True),
+                _c("patient_id", required=True),
+                _c("action_code", required=True),
+                _c("trigger_date", "date"),
+                _c("arm", required=True, accepted=("call", "control")),
+                _c("list_rank", "integer"),
+                _c("operator_id"),
+                _c("expected_value", "decimal"),
+                _c("recorded_at", "timestamp"),
+            ),
+        ),
         Table(
             "marketing_spend",
             required=False,

@@ -78,9 +78,11 @@ def con(demo):
 
 def test_returned_counts_are_the_row_counts(demo, con):
     out, counts, _ = demo
-    assert list(counts) == list(TABLE_COLUMNS)
+    # + the past call lists' arms (patientbase's own table, issue #13)
+    assert list(counts) == list(TABLE_COLUMNS) + ["call_assignments"]
     for table, n in counts.items():
-        assert one(con, f"select count(*) from {table}") == n, table
+        source = table if table in TABLE_COLUMNS else f"read_csv('{out / (table + '.csv')}', header = true)"
+        assert one(con, f"select count(*) from {source}") == n, table
     assert counts["patients"] == 3000
     assert all(n > 0 for n in counts.values())
 
@@ -103,7 +105,8 @@ def test_contract_columns_match_the_loaders_schema():
 
 def test_only_final_files_are_left(demo):
     out, _, _ = demo
-    assert sorted(p.name for p in out.iterdir()) == sorted(f"{t}.csv" for t in TABLE_COLUMNS)
+    # + the past call lists' arms (patientbase's own table, issue #13)
+    assert sorted(p.name for p in out.iterdir()) == sorted([f"{t}.csv" for t in TABLE_COLUMNS] + ["call_assignments.csv"])
 
 
 def test_progress_is_reported_per_stage(demo):
@@ -578,3 +581,25 @@ def test_scale_50k_patients(tmp_path):
     assert counts["patients"] == 50_000
     assert counts["visits"] / counts["patients"] >= 6
     assert elapsed < 60, f"50k patients took {elapsed:.1f} s"
+
+
+def test_past_call_lists_hold_a_control_group_and_the_truth(demo, con):
+    """About 30% of each day's candidates were held out; the zero-effect action never brought anyone."""
+    from patientbase.demo import DEMO_CONTROL_SHARE, DEMO_ZERO_EFFECT_ACTION
+
+    out, _, _ = demo
+    rows = f"read_csv('{out / 'call_assignments.csv'}', header = true)"
+    share = one(con, f"select avg(case when arm = 'control' then 1.0 else 0.0 end) from {rows}")
+    assert abs(share - DEMO_CONTROL_SHARE) < 0.06
+    # the truth is known for the called only, and is never true for the zero-effect action
+    assert one(con, f"select count(*) from {rows} where (arm = 'call') <> (demo_came_because_called is not null)") == 0
+    assert one(con, f"select count(*) from {rows} where action_code = '{DEMO_ZERO_EFFECT_ACTION}' "
+                    "and demo_came_because_called") == 0
+    assert one(con, f"select count(*) from {rows} where demo_came_because_called") > 0
+    # the called were called that day (the list names the person's first card; a person with a
+    # duplicate card, ~2%, may have been called on the other one)
+    missing = one(con, f"""select avg(case when exists (
+        select 1 from calls as c where c.patient_id = cast(a.patient_id as varchar)
+            and cast(c.called_at as date) = a.list_date) then 0.0 else 1.0 end)
+        from {rows} as a where arm = 'call'""")
+    assert missing < 0.05

@@ -59,7 +59,7 @@ def make_warehouse(path: Path) -> None:
                 next_scheduled_at timestamp, last_call_at timestamp, last_refusal_at timestamp,
                 attempts_on_action integer, last_operator_id varchar, is_action_about_booking boolean,
                 exclusion_reason varchar, base_exclusion_reason varchar, called_recently_until date,
-                refused_recently_until date, as_of_date date)
+                refused_recently_until date, as_of_date date, trigger_date date, expected_revenue decimal(18,2))
             """
         )
         for person, name, phone, action, priority, value, last_call, operator, exclusion in CANDIDATES:
@@ -68,7 +68,7 @@ def make_warehouse(path: Path) -> None:
                 insert into marts.call_list_candidates values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, date '2025-07-01',
                     date '2025-01-10', 'D01', 'dentistry', null, ?, null, 0, ?, false, ?,
                     case when ? = 'called_recently' then null else ? end,
-                    cast(? as timestamp)::date + 14, null, date '2025-07-01')
+                    cast(? as timestamp)::date + 14, null, date '2025-07-01', null, null)
                 """,
                 [person, person, name, phone, action, action, "задача " + action, f"why {person}",
                  f"почему {person}", f"offer {person}", priority, value, last_call, operator, exclusion,
@@ -249,3 +249,57 @@ def test_segment_files_are_formula_safe_and_excel_readable(ws):
                  "cast(can_call as varchar) from marts.dim_patients where person_id = 'P01'")[0])
     # no file is left half-written or as a temporary
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The control group and the recorded arms (issue #13)
+#
+# Arm draws = first 4 hex digits of md5('person|action|') / 65536 (trigger dates are empty here),
+# worked out with Python's hashlib: A 0.9553, B 0.2035, C 0.2973, D 0.4529, F 0.3445, G 0.9058,
+# H 0.6795. With a control share of 0.3, B and C are controls. On 2025-07-01 the eligible rank
+# B1 A2 C3 D4 G5 H6; the call arm's phones A, C+D (D alone: C is held out), G, H fill the 4 rows, so
+# the list is full at rank 6 and both controls would have been listed.
+
+
+def assignments(ws):
+    return ws.query(
+        "select patient_id, arm, list_date::varchar, operator_id from raw.call_assignments order by patient_id"
+    )
+
+
+def test_control_group_is_held_out_recorded_and_stable(exports):
+    ws = exports
+    ws.config("admins: [OP1, OP2]\ncalls_per_admin: 2\nvars: {call_control_share: 0.3}\n")
+    result = ws.invoke("export", "call-list")
+    assert "Call list for 2025-07-01: 4 calls (4 patients) of 4 slots" in result.output
+    assert "Call assignments recorded: 6 new" in result.output
+    rows = read_list(ws.root / "exports" / "call_list_2025-07-01.csv")
+    assert sorted(r["ID персон"] for r in rows) == ["A", "D", "G", "H"]  # controls B and C are never listed
+    assert ws.query("select person_id, arm from marts.call_list_control order by 1") == [("B", "control"), ("C", "control")]
+    assert assignments(ws) == [
+        ("A", "call", "2025-07-01", "OP2"), ("B", "control", "2025-07-01", None),
+        ("C", "control", "2025-07-01", None), ("D", "call", "2025-07-01", "OP1"),
+        ("G", "call", "2025-07-01", "OP2"), ("H", "call", "2025-07-01", "OP1"),
+    ]
+    # a re-export of the same day records nothing new
+    assert "Call assignments recorded: 0 new" in ws.invoke("export", "call-list").output
+    # a later day: F is back (a new occurrence, call arm); the others keep their arm and first list date
+    result = ws.invoke("export", "call-list", "--date", "2025-07-20", "--admins", "3", "--calls-per-admin", "3")
+    assert "Call assignments recorded: 1 new" in result.output
+    assert ("F", "call", "2025-07-20", "OP1") in assignments(ws)
+    assert ws.query("select person_id, arm from intermediate.int_call_list_ranked where arm = 'control' order by 1") == [
+        ("B", "control"), ("C", "control")]
+    # a replay of an earlier day never rewrites history
+    result = ws.invoke("export", "call-list", "--date", "2025-06-30")
+    assert "not recorded: the list of 2025-06-30 is before the latest recorded list (2025-07-20)" in result.output
+    assert len(assignments(ws)) == 7
+
+
+def test_control_share_zero_keeps_the_previous_list(exports):
+    ws = exports
+    ws.config("admins: [OP1, OP2]\ncalls_per_admin: 2\nvars: {call_control_share: 0}\n")
+    ws.invoke("export", "call-list")
+    rows = read_list(ws.root / "exports" / "call_list_2025-07-01.csv")
+    assert [r["ID персон"] for r in rows] == ["B", "G", "A", "C,D"]
+    assert ws.scalar("select count(*) from marts.call_list_control") == 0
+    assert ws.query("select distinct arm from raw.call_assignments") == [("call",)]

@@ -44,7 +44,7 @@ needs_chromium = pytest.mark.skipif(
 
 BASE_CHARTS = {"revenue_by_month", "cohort_revenue", "cohort_retention", "rfm_grid", "segments", "migration",
                "channel_ltv"}
-ACTION_CHARTS = {"call_list", "base_potential", "call_outcomes"}
+ACTION_CHARTS = {"call_list", "base_potential", "call_outcomes", "call_uplift"}
 
 
 def tiles(page: str) -> dict[str, tuple[str, str]]:
@@ -68,7 +68,7 @@ def cards(page: str) -> set[str]:
 # The report as a file
 
 
-ACTION_MARTS = ("call_list_candidates", "patient_next_action", "call_outcomes", "base_potential")
+ACTION_MARTS = ("call_list_candidates", "patient_next_action", "call_outcomes", "base_potential", "call_uplift")
 
 
 def copy_of(clinic15, root: Path, *statements: str) -> Path:
@@ -196,6 +196,16 @@ STAND_INS = [
     ) as potential(segment, segment_label_ru, segment_label_en, patients, reactivation_rate, expected_returns, avg_check,
                    potential_revenue)
     """,
+    # the uplift card reads the rows over all months and operators; the monthly and operator rows are ignored
+    """
+    create or replace table marts.call_uplift as select * from (values
+        ('reactivation', 'all', cast(null as date), 200, 50, 0.2000, 0.0800, 0.1200, 0.0400, 0.2000, true, 24000.00),
+        ('recall_due', 'all', cast(null as date), 100, 40, 0.3000, 0.2900, 0.0100, -0.0100, 0.0150, false, 1000.00),
+        ('recall_due', 'all', date '2025-05-01', 100, 40, 0.9000, 0.1000, 0.8000, 0.7000, 0.9000, true, 9.00),
+        ('recall_due', 'OP1', cast(null as date), 100, 40, 0.9000, 0.1000, 0.8000, 0.7000, 0.9000, true, 9.00)
+    ) as uplift(action_code, operator_id, month, called, control, rate_called, rate_control, uplift, uplift_low,
+                uplift_high, is_significant, incremental_revenue)
+    """,
     # the tile reads the headline mart, which sums base_potential
     "update marts.kpi_headline set potential_revenue = 5060.00, expected_returns = 0.72",
 ]
@@ -214,7 +224,7 @@ def with_actions(clinic15, tmp_path_factory):
 
 def test_call_list_sections_appear_once_their_marts_exist(with_actions):
     _, result, _, page = with_actions
-    assert "Report (ru, 10 charts" in result.output
+    assert "Report (ru, 11 charts" in result.output
     assert "not shown" not in result.output
     assert cards(page) == BASE_CHARTS | ACTION_CHARTS
     assert "Работа с базой" in page
@@ -230,6 +240,13 @@ def test_call_list_sections_appear_once_their_marts_exist(with_actions):
                                         "их выручка 6\u00a0000\u00a0₽.")
     assert reading["base_potential"] == ("В базе ждут 5\u00a0060\u00a0₽; больше всего — в сегменте «В зоне риска» "
                                          "(4\u00a0000\u00a0₽, 79%).")
+    # one sentence per action, most called first; recall's whole interval lies within ±2 points: about zero
+    assert reading["call_uplift"] == (
+        "Реактивация: пришли 20% из тех, кому звонили, против 8,0% в контрольной группе, +12,0 п.п. "
+        "(95%: от +4,0 до +20,0); 24\u00a0тыс.\u00a0₽ выручки, которой без звонков не было бы. "
+        "Плановый повторный визит: пришли 30% из тех, кому звонили, против 29% в контрольной группе, +1,0 п.п. "
+        "(95%: от -1,0 до +1,5); 1\u00a0000\u00a0₽ выручки, которой без звонков не было бы. "
+        "Звонки по этой задаче почти ничего не добавляют: её приоритет стоит снизить.")
 
 
 def test_call_list_falls_back_to_patient_next_action(clinic15, tmp_path):

@@ -117,3 +117,18 @@ def test_run_demo_predicts_returns_and_the_backtest_beats_plain_rfm(demo_run):
     """) == 0
     report = (ws.root / "exports" / "report.html").read_text(encoding="utf-8")
     assert "Из 10% пациентов, которых модель" in report
+
+
+def test_run_demo_records_the_days_arms_with_the_demo_history(demo_run):
+    """The demo's past lists (call_assignments.csv) are loaded; the day's list adds its own arms."""
+    ws, result = demo_run
+    assert "Call assignments recorded:" in result.output
+    as_of = ws.scalar("select as_of_date from intermediate.int_as_of_date")
+    assert ws.scalar("select count(*) from raw.call_assignments where list_date < ?", [as_of]) > 0
+    listed = ws.scalar("select count(*) from intermediate.int_call_list_ranked where is_listed")
+    held_out = ws.scalar("select count(*) from marts.call_list_control")
+    recorded = ws.query("select arm, count(*) from raw.call_assignments where list_date = ? group by arm order by arm",
+                        [as_of])
+    # occurrences already on an earlier (demo) list keep their first list date and are not recorded again
+    assert sum(n for _, n in recorded) <= listed + held_out
+    assert dict(recorded)["call"] > 0

@@ -1,13 +1,11 @@
 {#-
   The day's call list, exactly as `patientbase export call-list` writes it: one row per phone to call,
-  assigned to an administrator's slot. Ranking, capacity, family grouping and assignment live here, so
-  a BI tool, the export and the report see the same list.
+  assigned to an administrator's slot. Capacity, family grouping and assignment live here, so a BI
+  tool, the export and the report see the same list.
 
-  - The list date is var `call_list_date` (default: the as-of date). The exclusions that do not
-    expire come from call_list_candidates; the two that do (a recent call, a recent refusal) are
-    re-applied for the list date with the candidates' own windows.
-  - Persons rank by priority, then expected value (desc), then person id. Family members sharing a
-    phone become one row that ranks as its most urgent member.
+  - Who is eligible, the control group held out, the quotas, the ranking and which phones fit the
+    capacity come from int_call_list_ranked (call arm only; list date = var `call_list_date`, default
+    the as-of date). Family members sharing a phone become one row that ranks as its most urgent member.
   - Capacity = administrators (var `call_list_admins`) x var `calls_per_admin`.
   - A row whose last caller works today stays with them, up to that administrator's capacity; every
     other row takes the next free slot, administrators in turn.
@@ -19,9 +17,9 @@
 
 with
 
-candidates_all as (
+ranked as (
 
-    select * from {{ ref('call_list_candidates') }}
+    select * from {{ ref('int_call_list_ranked') }}
 
 ),
 
@@ -63,74 +61,14 @@ slot_numbers as (
 
 ),
 
-candidates as (
-
-    select candidates_all.*
-    from candidates_all
-    cross join settings
-    where candidates_all.base_exclusion_reason is null
-        and candidates_all.phone_e164 is not null
-        and (
-            candidates_all.called_recently_until is null
-            or settings.list_date > candidates_all.called_recently_until
-        )
-        and (
-            candidates_all.refused_recently_until is null
-            or settings.list_date > candidates_all.refused_recently_until
-        )
-
-),
-
-person_ranks as (
-
-    select
-        person_id,
-        phone_e164,
-        row_number() over (order by priority, expected_value desc, person_id) as person_rank
-    from candidates
-
-),
-
--- a phone ranks as its best member; only the phones that make the list are aggregated (a network has
--- ~10^6 candidates, a list ~10^2 rows)
-phone_ranks as (
-
-    select
-        phone_e164,
-        min(person_rank) as phone_rank
-    from person_ranks
-    group by phone_e164
-
-),
-
-listed_phones as (
-
-    select
-        phone_e164,
-        phone_rank,
-        row_number() over (order by phone_rank) as list_rank
-    from phone_ranks
-
-),
-
-capped_phones as (
-
-    select * from listed_phones where list_rank <= {{ capacity }}
-
-),
-
+-- the call-arm persons on the phones that fit the capacity (controls never are)
 people as (
 
     select
-        candidates.*,
-        person_ranks.person_rank,
-        capped_phones.list_rank,
-        count(*) over (partition by candidates.phone_e164) as persons_on_phone
-    from candidates
-    inner join person_ranks
-        on candidates.person_id = person_ranks.person_id
-    inner join capped_phones
-        on candidates.phone_e164 = capped_phones.phone_e164
+        *,
+        count(*) over (partition by phone_e164) as persons_on_phone
+    from ranked
+    where is_listed
 
 ),
 

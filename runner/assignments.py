@@ -1,0 +1,120 @@
+"""Recording the day's call list: who was called and who was held out as a control.
+
+The uplift of the calls (marts.call_uplift) compares the two arms of every past list, so the arms of
+each list written are appended to raw.call_assignments: one row per person x action occurrence, the
+first list date kept (a person due for the same action on several days is one occurrence). The arms
+themselves are decided by the dbt models (int_call_list_ranked, call_list, call_list_control); this is
+one set-based `insert … select … where not exists`.
+
+A replay never rewrites history: a list whose date is before the latest recorded list date is not
+recorded (`build --as-of` never records at all; `run` and `export call-list` do).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .load import table_exists
+
+
+@dataclass
+class RecordResult:
+    recorded: int  # new rows (call and control) appended
+    skipped_reason: str | None = None
+
+
+RECORD_SQL = """
+insert into raw.call_assignments (
+    list_date, patient_id, action_code, trigger_date, arm, list_rank, operator_id, expected_value,
+    recorded_at, _source_file, _source_line
+)
+with
+
+listed as (
+
+    select
+        ranked.list_date,
+        ranked.person_id,
+        ranked.action_code,
+        ranked.trigger_date,
+        'call' as arm,
+        ranked.list_rank,
+        call_list.administrator as operator_id,
+        ranked.expected_value
+    from intermediate.int_call_list_ranked as ranked
+    inner join marts.call_list as call_list
+        on ranked.list_rank = call_list.list_rank
+    where ranked.is_listed
+
+),
+
+controls as (
+
+    select
+        list_date,
+        person_id,
+        action_code,
+        trigger_date,
+        'control' as arm,
+        cast(null as integer) as list_rank,
+        cast(null as varchar) as operator_id,
+        expected_value
+    from marts.call_list_control
+
+),
+
+todays as (
+
+    select * from listed
+    union all
+    select * from controls
+
+),
+
+latest as (
+
+    select max(list_date) as latest_list_date from raw.call_assignments
+
+)
+
+select
+    todays.list_date,
+    todays.person_id,
+    todays.action_code,
+    todays.trigger_date,
+    todays.arm,
+    todays.list_rank,
+    todays.operator_id,
+    todays.expected_value,
+    current_timestamp,
+    'patientbase call list',
+    cast(null as bigint)
+from todays
+cross join latest
+where (latest.latest_list_date is null or todays.list_date >= latest.latest_list_date)
+    and not exists (
+        select 1
+        from raw.call_assignments as recorded
+        where recorded.patient_id = todays.person_id
+            and recorded.action_code = todays.action_code
+            and recorded.trigger_date is not distinct from todays.trigger_date
+    )
+"""
+
+
+def record_call_assignments(con) -> RecordResult:
+    """Append the arms of the list in marts.call_list / call_list_control to raw.call_assignments."""
+    for schema, name in (("raw", "call_assignments"), ("marts", "call_list"), ("marts", "call_list_control")):
+        if not table_exists(con, schema, name):
+            return RecordResult(0, f"{schema}.{name} does not exist yet")
+    latest, day = con.execute(
+        "select (select max(list_date) from raw.call_assignments), "
+        "(select max(list_date) from intermediate.int_call_list_ranked)"
+    ).fetchone()
+    before = con.execute("select count(*) from raw.call_assignments").fetchone()[0]
+    con.execute(RECORD_SQL)
+    after = con.execute("select count(*) from raw.call_assignments").fetchone()[0]
+    reason = None
+    if latest is not None and day is not None and day < latest:
+        reason = f"the list of {day} is before the latest recorded list ({latest}): a replay is not recorded"
+    return RecordResult(after - before, reason)
