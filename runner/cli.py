@@ -355,6 +355,8 @@ def _export_call_list(cfg: Config, list_date=None, admins=None, calls_per_admin=
         raise PatientbaseError(f"No warehouse at {cfg.warehouse_path} yet: run `patientbase run --demo` or "
                                "`patientbase load` and `patientbase build` first.")
     with RunLock(cfg.warehouse_path):
+        if list_date:
+            _check_list_date(cfg, parse_date(list_date, "--date"))
         if not built:
             with progress("Building the call list"):
                 build_call_list(cfg, parse_date(list_date, "--date"), names, per_admin)
@@ -363,6 +365,10 @@ def _export_call_list(cfg: Config, list_date=None, admins=None, calls_per_admin=
                 con, Path(out_dir) if out_dir else cfg.exports_path, names, per_admin,
                 fmt=fmt or cfg.call_list_format, delimiter=cfg.csv_delimiter, language=cfg.language,
             )
+    if result.kept:
+        click.echo(click.style(
+            f"{result.kept.name} already has results typed in: kept it as it is and wrote this list to "
+            f"{result.path.name}. Load the filled-in one with `patientbase outcomes {result.kept}`.", fg="yellow"))
     click.echo(
         f"Call list for {result.list_date}: {result.rows} calls ({result.persons} patients) of {result.capacity} "
         f"slots, from {result.eligible:,} patients with a call action and nothing against calling -> {result.path}"
@@ -371,6 +377,30 @@ def _export_call_list(cfg: Config, list_date=None, admins=None, calls_per_admin=
         click.echo(f"  {code:<22} {n:>5}")
     click.echo("  by administrator: " + ", ".join(f"{a} {n}" for a, n in result.by_admin))
     return result
+
+
+def _check_list_date(cfg: Config, day: str) -> None:
+    """A list is for the as-of date or up to `call_list_days_ahead` days after it (its reasons and
+    exclusions are the as-of date's); anything else is refused with the reason."""
+    import datetime as dt
+
+    from .warehouse import connect
+
+    with connect(cfg, read_only=True) as con:
+        as_of = con.execute("select as_of_date from intermediate.int_as_of_date").fetchone()[0]
+    wanted = dt.date.fromisoformat(day)
+    last = as_of + dt.timedelta(days=cfg.call_list_days_ahead)
+    if wanted < as_of:
+        raise ConfigError(
+            f"--date {wanted} is before the warehouse's as-of date {as_of}: the calls and visits since then "
+            f"are already in it, so a list for {wanted} would be wrong. Give a date from {as_of} to {last}."
+        )
+    if wanted > last:
+        raise ConfigError(
+            f"--date {wanted} is more than {cfg.call_list_days_ahead} days after the warehouse's as-of date "
+            f"{as_of}: its reasons and exclusions would be stale. Run `patientbase build --as-of {wanted}` "
+            f"(or load newer exports) first, or raise call_list_days_ahead in patientbase.yml."
+        )
 
 
 @export.command("segments")
@@ -415,15 +445,13 @@ def outcomes(cfg: Config, path):
     from .warehouse import connect, publishing
 
     with publishing(cfg) as staged, connect(staged) as con:
-        result = load_outcomes(con, Path(path), delimiter=cfg.csv_delimiter)
+        result = load_outcomes(con, Path(path), delimiter=cfg.csv_delimiter, region=cfg.phone_region)
     if result.already_loaded:
         click.echo(f"{result.file}: already loaded, nothing changed.")
         return
     line = f"{result.file}: {result.calls_loaded} calls loaded from {result.rows - result.not_called} called rows"
     if result.not_called:
         line += f"; {result.not_called} rows not called yet"
-    if result.rejected:
-        line += click.style(f"; {result.rejected} rows rejected (see raw.load_rejects)", fg="yellow")
     click.echo(line + ". Run `patientbase build` to refresh call_outcomes.")
 
 

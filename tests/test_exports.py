@@ -10,7 +10,7 @@ Candidates (as of 2025-07-01), ranked by priority, then expected value (desc), t
 | E      | 2        | 50       | +79120000005 | excluded: visit_booked                             |
 | F      | 2        | 80       | +79120000006 | called 2025-06-25, recent until 07-09: out on 07-01, back on 07-20 |
 | G      | 4        | 1        | +79120000007 | surname "=HYPERLINK(...)": must stay text          |
-| H      | 5        | 1        | +79120000008 | beyond capacity                                    |
+| @H8    | 5        | 1        | +79120000008 | beyond capacity; an id a spreadsheet would run     |
 
 With admins OP1, OP2 and 2 calls each (4 rows): B, A, C+D, G. A stays with OP2 (its last caller);
 the rest fill free slots in rank order, administrators in turn: OP1 gets B then G, OP2 gets A then C+D.
@@ -38,7 +38,7 @@ CANDIDATES = [
     ("E", "Егоров Егор", "+79120000005", "recall_due", 2, 50, None, None, "visit_booked"),
     ("F", "Фомина Фаина", "+79120000006", "reactivation", 2, 80, "2025-06-25 11:00", "OP1", "called_recently"),
     ("G", '=HYPERLINK("http://evil","x")', "+79120000007", "reactivation", 4, 1, None, None, None),
-    ("H", "Хохлов Хасан", "+79120000008", "reactivation", 5, 1, None, None, None),
+    ("@H8", "Хохлов Хасан", "+79120000008", "reactivation", 5, 1, None, None, None),
 ]
 
 
@@ -111,10 +111,17 @@ def test_call_list_ranks_caps_groups_families_and_keeps_the_last_caller(exports)
 
 def test_call_list_for_a_later_date_reapplies_the_recent_call_window(exports):
     ws = exports
+    # by default a list is for the as-of date (2025-07-01) up to 3 days after it
+    late = ws.invoke("export", "call-list", "--date", "2025-07-20", expect=2)
+    assert "--date 2025-07-20 is more than 3 days after the warehouse's as-of date 2025-07-01" in late.output
+    early = ws.invoke("export", "call-list", "--date", "2025-06-30", expect=2)
+    assert "--date 2025-06-30 is before the warehouse's as-of date 2025-07-01" in early.output
+    assert not (ws.root / "exports").exists()
+    ws.config("admins: [OP1, OP2]\ncalls_per_admin: 2\ncall_list_days_ahead: 19\n")
     ws.invoke("export", "call-list", "--date", "2025-07-20", "--admins", "3", "--calls-per-admin", "3")
     rows = read_list(ws.root / "exports" / "call_list_2025-07-20.csv")
     # F (called 2025-06-25) is back after 14 days; E (visit booked) never is; nine slots take all six phones
-    assert sorted(r["ID персон"] for r in rows) == ["A", "B", "C,D", "F", "G", "H"]
+    assert sorted(r["ID персон"] for r in rows) == ["'@H8", "A", "B", "C,D", "F", "G"]
     assert {r["Администратор"] for r in rows} == {"OP1", "OP2", "admin3"}
 
 
@@ -176,18 +183,14 @@ def test_outcomes_load_once_per_person_and_loading_twice_changes_nothing(exports
     path = fill(ws.root / "exports" / "call_list_2025-07-01.csv", {
         "B": ("14:35", "", "Записан", "на 10.07"),
         "C,D": ("01.07.2025 15:10", "OP2", "перезвонить", ""),
-        "A": ("15:00", "OP2", "занято", ""),  # not a result we know: rejected, the others still load
     })
     result = ws.invoke("outcomes", str(path))
-    assert "3 calls loaded from 3 called rows; 1 rows not called yet; 1 rows rejected" in result.output
+    assert "3 calls loaded from 2 called rows; 2 rows not called yet" in result.output
     calls = ws.query("select call_id, patient_id, operator_id, strftime(called_at, '%Y-%m-%d %H:%M'), result, action_code, comment from raw.calls order by 1")
     assert calls == [
         ("CL-20250701-00001-B", "B", "OP1", "2025-07-01 14:35", "booked", "plan_follow_up", "на 10.07"),
         ("CL-20250701-00003-C", "C", "OP2", "2025-07-01 15:10", "callback", "recall_due", None),
         ("CL-20250701-00003-D", "D", "OP2", "2025-07-01 15:10", "callback", "welcome_second_visit", None),
-    ]
-    assert ws.query("select file_name, line, column_name, raw_value from raw.load_rejects") == [
-        ("call_list_2025-07-01.csv", 4, "result", "занято")
     ]
     again = ws.invoke("outcomes", str(path))
     assert "already loaded, nothing changed" in again.output
@@ -197,6 +200,123 @@ def test_outcomes_load_once_per_person_and_loading_twice_changes_nothing(exports
     ws.invoke("outcomes", str(fixed))
     assert ws.scalar("select count(*) from raw.calls") == 4
     assert ws.scalar("select result from raw.calls where patient_id = 'A'") == "refused"
+
+
+def test_outcomes_read_an_administrators_words_and_times(exports):
+    ws = exports
+    ws.invoke("export", "call-list")
+    path = fill(ws.root / "exports" / "call_list_2025-07-01.csv", {
+        "B": ("2:35 PM", "", "Записана!", ""),
+        "A": ("15.10", "OP2", "НЕ ДОЗВОНИЛСЯ", ""),
+        "C,D": ("", "", "перезвонить завтра", "после обеда"),
+        "G": ("2025-07-01 09:05:00", "", "Отказалась.", ""),
+    })
+    ws.invoke("outcomes", str(path))
+    calls = ws.query("select patient_id, operator_id, strftime(called_at, '%Y-%m-%d %H:%M'), result, comment "
+                     "from raw.calls order by 1")
+    # an empty time is noon of the list date; "завтра" is the day after the list date
+    assert calls == [
+        ("A", "OP2", "2025-07-01 15:10", "no_answer", None),
+        ("B", "OP1", "2025-07-01 14:35", "booked", None),
+        ("C", "OP2", "2025-07-01 12:00", "callback", "callback 2025-07-02; после обеда"),
+        ("D", "OP2", "2025-07-01 12:00", "callback", "callback 2025-07-02; после обеда"),
+        ("G", "OP1", "2025-07-01 09:05", "refused", None),
+    ]
+    assert ws.scalar("select count(*) from raw.call_list_outcomes where callback_on = date '2025-07-02'") == 2
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Записана", ("booked", None)), ("записались на 10.07", ("booked", None)), ("Booked.", ("booked", None)),
+    ("Отказался", ("refused", None)), ("not interested", ("refused", None)),
+    ("не дозвонилась", ("no_answer", None)), ("No answer", ("no_answer", None)), ("no_answer", ("no_answer", None)),
+    ("Перезвонить завтра!", ("callback", "2025-07-02")), ("перезвонить послезавтра", ("callback", "2025-07-03")),
+    ("callback 05.07", ("callback", "2025-07-05")), ("call back tomorrow", ("callback", "2025-07-02")),
+    ("Неверный номер", ("wrong_number", None)), ("wrong number", ("wrong_number", None)),
+    ("занят?", (None, None)), ("не", (None, None)),
+])
+def test_result_vocabulary(text, expected):
+    import datetime as dt
+
+    from patientbase.outcomes import read_result
+
+    result, day = read_result(text, dt.date(2025, 7, 1))
+    assert (result, day.isoformat() if day else None) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("14:35", "2025-07-01 14:35"), ("15.10", "2025-07-01 15:10"), ("2:35 PM", "2025-07-01 14:35"),
+    ("12:05 am", "2025-07-01 00:05"), ("9:05:30", "2025-07-01 09:05"), ("02.07.2025 08:00", "2025-07-02 08:00"),
+    ("2025-07-02T08:00", "2025-07-02 08:00"), ("25:99", None), ("вчера", None), ("13:00 PM", None), ("", None),
+])
+def test_call_times(text, expected):
+    import datetime as dt
+
+    from patientbase.outcomes import read_called_at
+
+    at = read_called_at(text, dt.date(2025, 7, 1))
+    assert (at.strftime("%Y-%m-%d %H:%M") if at else None) == expected
+
+
+def test_an_unreadable_file_is_listed_and_nothing_is_loaded(exports):
+    ws = exports
+    ws.invoke("export", "call-list")
+    path = fill(ws.root / "exports" / "call_list_2025-07-01.csv", {
+        "B": ("14:35", "", "записан", ""),
+        "A": ("25:99", "OP2", "отказ", ""),
+        "C,D": ("вчера", "", "хз", ""),
+    })
+    result = ws.invoke("outcomes", str(path), expect=1)
+    assert "call_list_2025-07-01.csv: nothing loaded, 3 cell(s) to correct first:" in result.output
+    assert "line 4, called_at '25:99': not a time" in result.output
+    assert "line 5, result 'хз': not a result we know; write one of: booked: записан" in result.output
+    assert "line 5, called_at 'вчера': not a time" in result.output
+    assert ws.scalar("select count(*) from raw.calls") == 0
+
+
+def test_edited_ids_or_phones_are_refused(exports):
+    ws = exports
+    ws.invoke("export", "call-list")
+    path = ws.root / "exports" / "call_list_2025-07-01.csv"
+    rows = read_list(path)
+    rows[0]["ID персон"] = "A"            # B's row now names A
+    rows[2]["Телефон"] = "8 (912) 999-99-99"  # A's row, another phone
+    rows[3]["ID персон"] = ""             # the family's ids deleted
+    for row in rows:
+        row["Результат"] = "записан"
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter=";")
+        writer.writeheader()
+        writer.writerows(rows)
+    result = ws.invoke("outcomes", str(path), expect=1)
+    assert "nothing loaded, 3 cell(s)" in result.output
+    assert "line 2, person_ids 'A': row 20250701-00001 of the 2025-07-01 list is not for these persons" in result.output
+    assert "line 4, phone '8 (912) 999-99-99': row 20250701-00002 of the 2025-07-01 list is for another phone" in result.output
+    assert "line 5, person_ids ' / recall_due,welcome_second_visit': person ids and action codes" in result.output
+    assert ws.scalar("select count(*) from raw.calls") == 0
+
+
+def test_a_windows_1251_list_with_commas_and_neutralised_ids_loads(exports):
+    ws = exports
+    ws.invoke("export", "call-list", "--date", "2025-07-02", "--admins", "3", "--calls-per-admin", "3")
+    path = ws.root / "exports" / "call_list_2025-07-02.csv"
+    rows = read_list(path)
+    assert [r["ID персон"] for r in rows if r["ID персон"].startswith("'")] == ["'@H8"]
+    for row in rows:
+        if row["ID персон"] in ("'@H8", "B"):
+            row["Результат"], row["Время звонка"] = "не дозвонились", "10:00"
+    # Russian Excel saves the list as Windows-1251, here with ',' between cells
+    resaved = ws.root / "resaved.csv"
+    with resaved.open("w", encoding="cp1251", newline="", errors="strict") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter=",")
+        writer.writeheader()
+        writer.writerows(rows)
+    # the warehouse's list is rebuilt for another day meanwhile: the rows are checked against the persons' phones
+    ws.invoke("export", "call-list")
+    result = ws.invoke("outcomes", str(resaved))
+    assert "2 calls loaded from 2 called rows" in result.output
+    assert ws.query("select call_id, result from raw.calls order by 1") == [
+        ("CL-20250702-00001-B", "no_answer"), ("CL-20250702-00005-@H8", "no_answer"),
+    ]
 
 
 def test_outcomes_survive_a_reload_of_the_mis_call_export(exports):
