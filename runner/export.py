@@ -51,6 +51,8 @@ CALL_LIST_COLUMNS = [
     ("comment", "Comment", "Комментарий"),
 ]
 FILL_IN = ("called_at", "operator", "result", "comment")
+#: Room to write the outcome in on a printed list.
+FILL_IN_WIDTHS = {"called_at": 10, "operator": 11, "result": 16, "comment": 30}
 
 
 #: Columns for the software, not for the administrator: hidden in the XLSX (`outcomes` reads them back).
@@ -147,14 +149,16 @@ def _lines(text: str, width: float) -> int:
 
 def write_xlsx(path: Path, header: list[str], rows, sheet: str = "Call list", text_columns: set[int] = frozenset(),
                hidden: set[int] = frozenset(), wrapped: dict[int, int] | None = None,
-               choices: dict[int, list[str]] | None = None, title: str | None = None) -> None:
+               choices: dict[int, list[str]] | None = None, title: str | None = None,
+               min_widths: dict[int, int] | None = None) -> None:
     """An XLSX a person works from, written atomically.
 
     Every text cell is stored as a string (never a formula; no apostrophe needed). Columns are as wide
     as their content; `wrapped` columns (index -> maximum width) wrap their text and each row is as
     high as its longest wrapped cell. The header is frozen, filtered and repeated on every printed
     page; the sheet prints landscape A4, one page wide. `hidden` columns are kept but hidden;
-    `choices` give a column a drop-down of suggested words (other words may still be typed).
+    `choices` give a column a drop-down of suggested words (other words may still be typed);
+    `min_widths` keep room to write in (the fill-in columns are empty when printed).
     """
     from openpyxl import Workbook
     from openpyxl.cell.cell import TYPE_STRING
@@ -176,11 +180,13 @@ def write_xlsx(path: Path, header: list[str], rows, sheet: str = "Call list", te
         cell.fill = PatternFill("solid", fgColor="DDEBF7")
         cell.alignment = Alignment(vertical="center", wrap_text=True)
         cell.border = border
+    ws.row_dimensions[1].height = 32  # two lines: long headings wrap
     widths = []
     for c, name in enumerate(header):
         longest = max([_text_width(str(row[c])) for row in rows if row[c] is not None] or [0])
         heading = max(_text_width(word) for word in str(name).split()) if name else 0
         width = max(longest, heading) + 2
+        width = max(width, (min_widths or {}).get(c, 0))
         widths.append(min(width, wrapped[c]) if c in wrapped else width)
     for r, row in enumerate(rows, start=2):
         lines = 1
@@ -354,6 +360,7 @@ def export_call_list(con, out_dir: Path, admins: list[str], per_admin: int, fmt:
             hidden={keys.index(k) for k in INTERNAL},
             wrapped={keys.index(k): width for k, width in WRAPPED.items()},
             choices={keys.index("result"): RESULT_CHOICES[language]}, title=title,
+            min_widths={keys.index(k): width for k, width in FILL_IN_WIDTHS.items()},
         )
     by_action: dict[str, int] = {}
     by_admin: dict[str, int] = {}

@@ -369,3 +369,125 @@ def test_segment_files_are_formula_safe_and_excel_readable(ws):
                  "cast(can_call as varchar) from marts.dim_patients where person_id = 'P01'")[0])
     # no file is left half-written or as a temporary
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The XLSX an administrator works from
+
+
+def _make_realistic(ws) -> None:
+    """Longer texts, as a clinic has them: a family's reasons, a Brazilian phone, a stray control character."""
+    import duckdb
+
+    with duckdb.connect(str(ws.warehouse)) as con:
+        con.execute("update marts.call_list_candidates set phone_e164 = '+5527990033672', "
+                    "display_name = 'Борисов' || chr(7) || ' Борис Борисович' where person_id = 'B'")
+        con.execute(
+            "update marts.call_list_candidates set reason_ru = 'Приём 2025-01-10 (dentistry), 172 дн. назад; "
+            "нет ни записи, ни звонка после него', reason = 'Visit on 2025-01-10 (dentistry), 172 days ago; "
+            "nothing booked and no call since' where person_id in ('C', 'D')"
+        )
+
+
+def test_xlsx_is_laid_out_for_work_and_print(exports):
+    ws = exports
+    _make_realistic(ws)
+    ws.invoke("export", "call-list", "--format", "xlsx", "--date", "2025-07-03")
+    book = load_workbook(ws.root / "exports" / "call_list_2025-07-03.xlsx")
+    sheet = book.active
+    header = [c.value for c in sheet[1]]
+    col = {name: sheet.cell(row=1, column=i + 1).column_letter for i, name in enumerate(header)}
+    rows = {r[header.index("ID персон")]: dict(zip(header, r)) for r in sheet.iter_rows(min_row=2, values_only=True)}
+    # phones for every country, as text without an apostrophe; the control character is gone
+    assert rows["B"]["Телефон"] == "+55 27 99003-3672"
+    assert rows["A"]["Телефон"] == "8 (912) 000-00-01"
+    assert rows["B"]["Пациент(ы)"] == "Борисов Борис Борисович"
+    # reasons count days to the list date (two days after the as-of date), specialties named by the seed
+    assert rows["C,D"]["Почему"] == (
+        "Царёва Ольга: Приём 2025-01-10 (Стоматология), 174 дн. назад; нет ни записи, ни звонка после него; "
+        "Царёв Миша: Приём 2025-01-10 (Стоматология), 174 дн. назад; нет ни записи, ни звонка после него")
+    assert rows["C,D"]["Направление"] == "Стоматология"
+    # widths fit the content: phones and names whole, the reason wrapped in a wide column, rows high enough
+    width = {name: sheet.column_dimensions[letter].width for name, letter in col.items()}
+    assert width["Телефон"] >= len("8 (912) 000-00-01") + 1
+    assert width["Пациент(ы)"] >= len("Царёва Ольга; Царёв Миша") or sheet.cell(row=2, column=4).alignment.wrap_text
+    assert width["Почему"] == 60
+    reason_row = list(rows).index("C,D") + 2
+    assert sheet.row_dimensions[reason_row].height >= 15 * 4  # ~200 characters in a 60-wide column
+    assert sheet.cell(row=reason_row, column=header.index("Почему") + 1).alignment.wrap_text
+    # internal columns hidden, not removed (outcomes reads them back)
+    assert {name for name, letter in col.items() if sheet.column_dimensions[letter].hidden} == {
+        "ID строки", "ID персон", "Коды задач"}
+    # frozen header, filter, a drop-down of result words, landscape A4 one page wide, header on each page
+    assert sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref == f"A1:{col['Комментарий']}5"
+    (validation,) = sheet.data_validations.dataValidation
+    assert validation.formula1 == '"записан,перезвонить,не дозвонились,отказ,неверный номер"'
+    assert str(validation.sqref).startswith(f"{col['Результат']}2:")
+    assert (sheet.page_setup.orientation, sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight) == ("landscape", 1, 0)
+    assert sheet.page_setup.paperSize == 9  # A4
+    assert sheet.print_title_rows == "$1:$1"
+
+
+def test_an_english_list_is_english_throughout(exports):
+    ws = exports
+    _make_realistic(ws)
+    ws.config("admins: [OP1, OP2]\ncalls_per_admin: 2\nlanguage: en\n")
+    ws.invoke("export", "call-list")
+    rows = read_list(ws.root / "exports" / "call_list_2025-07-01.csv")
+    family = next(r for r in rows if r["Person ids"] == "C,D")
+    assert family["Why"].startswith("Царёва Ольга: Visit on 2025-01-10 (Dentistry), 172 days ago;")
+    assert (family["Action"], family["Specialty"]) == ("Царёва Ольга: recall_due; Царёв Миша: welcome_second_visit", "Dentistry")
+    # in a CSV a '+' phone is kept from running as a formula by an invisible word joiner, not an apostrophe
+    assert next(r for r in rows if r["Person ids"] == "B")["Phone"] == "\u2060+55 27 99003-3672"
+
+
+def test_a_filled_in_list_is_never_overwritten(exports):
+    ws = exports
+    ws.invoke("export", "call-list", "--format", "xlsx")
+    path = ws.root / "exports" / "call_list_2025-07-01.xlsx"
+    ws.invoke("export", "call-list", "--format", "xlsx")  # nothing typed in yet: replaced
+    assert sorted(p.name for p in path.parent.iterdir()) == ["call_list_2025-07-01.xlsx"]
+    book = load_workbook(path)
+    sheet = book.active
+    header = [c.value for c in sheet[1]]
+    sheet.cell(row=2, column=header.index("Результат") + 1, value="Записана")
+    sheet.cell(row=2, column=header.index("Время звонка") + 1, value="10:15")
+    book.save(path)
+    again = ws.invoke("export", "call-list", "--format", "xlsx")
+    assert "call_list_2025-07-01.xlsx already has results typed in: kept it as it is and wrote this list to " \
+           "call_list_2025-07-01_2.xlsx" in again.output
+    assert load_workbook(path).active.cell(row=2, column=header.index("Результат") + 1).value == "Записана"
+    # and the filled-in XLSX loads back through its hidden columns
+    result = ws.invoke("outcomes", str(path))
+    assert "1 calls loaded from 1 called rows; 3 rows not called yet" in result.output
+    assert ws.query("select call_id, strftime(called_at, '%H:%M'), result from raw.calls") == [
+        ("CL-20250701-00001-B", "10:15", "booked")]
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None or shutil.which("pdftoppm") is None,
+                    reason="LibreOffice (soffice) and poppler (pdftoppm, pdfinfo) are needed to render the list")
+def test_the_xlsx_prints_on_one_landscape_page(exports, tmp_path):
+    """Rendered as a person sees it: LibreOffice prints it to PDF, poppler says its pages and makes a PNG
+    (kept in the test's folder, `call_list_2025-07-01-1.png`, to look at)."""
+    ws = exports
+    _make_realistic(ws)
+    ws.invoke("export", "call-list", "--format", "xlsx")
+    source = ws.root / "exports" / "call_list_2025-07-01.xlsx"
+    subprocess.run(
+        ["soffice", "--headless", f"-env:UserInstallation=file://{tmp_path}/lo-profile",
+         "--convert-to", "pdf", "--outdir", str(tmp_path), str(source)],
+        check=True, capture_output=True, timeout=180,
+    )
+    pdf = tmp_path / "call_list_2025-07-01.pdf"
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    assert fields["Pages"].strip() == "1"
+    size = fields["Page size"].split()
+    assert round(float(size[0])) == 842 and round(float(size[2])) == 595  # A4 landscape, in points
+    subprocess.run(["pdftoppm", "-png", "-r", "80", str(pdf), str(tmp_path / "call_list_2025-07-01")], check=True)
+    png = tmp_path / "call_list_2025-07-01-1.png"
+    assert png.stat().st_size > 10_000
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "+55 27 99003-3672" in text and "8 (912) 000-00-01" in text
+    assert "ID строки" not in text  # hidden columns are not printed
