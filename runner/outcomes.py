@@ -263,14 +263,13 @@ def _list_rows(con) -> tuple[dict[str, tuple], set[dt.date]]:
 
 
 def _person_phones(con, person_ids: set[str]) -> dict[str, set[str]]:
-    """Each person's known phones (for a list the warehouse has since rebuilt for another day)."""
-    if not person_ids:
+    """Each person's known phones: the call-list candidates' and the patient card's."""
+    tables = [t for t in ("call_list_candidates", "dim_patients") if table_exists(con, "marts", t)]
+    if not person_ids or not tables:
         return {}
-    table = next((t for t in (("marts", "call_list_candidates"), ("marts", "dim_patients")) if table_exists(con, *t)), None)
-    if table is None:
-        return {}
+    union = " union all ".join(f"select person_id, phone_e164 from marts.{t}" for t in tables)
     rows = con.execute(
-        f"select person_id, phone_e164 from {table[0]}.{table[1]} where person_id in (select unnest(?))",
+        f"select person_id, phone_e164 from ({union}) as phones where person_id in (select unnest(?))",
         [sorted(person_ids)],
     ).fetchall()
     out: dict[str, set[str]] = {}
@@ -320,21 +319,20 @@ def read_outcomes(con, name: str, rows, region: str = "RU"):
             refuse("called_at", "not a time: write 14:35, 15.10, 2:35 PM or 01.07.2025 14:35 (or leave it empty)")
         phone = _e164(row["phone"], region) if row.get("phone") else None
         if len(problems) == before:
-            # the ids must still be the list's: the same row of the warehouse's list, or (for a list the
-            # warehouse has since rebuilt for another day) persons who have the row's phone
-            if list_date in listed_dates:
-                expected = listed.get(row_id)
-                if expected is None or (expected[0], expected[1]) != (",".join(persons), ",".join(actions)):
-                    refuse("person_ids", f"row {row_id} of the {list_date} list is not for these persons any more "
-                                         "(ids edited?)", row["person_ids"])
-                elif row.get("phone") and phone != expected[2]:
-                    refuse("phone", f"row {row_id} of the {list_date} list is for another phone (phone edited?)")
-            else:
+            # the ids must still be the list's: the same row of the warehouse's list or, when the list
+            # was rebuilt since (another day, today's outcomes already loaded), persons who have the
+            # row's phone. An edited id or phone fails both.
+            expected = listed.get(row_id) if list_date in listed_dates else None
+            same_row = expected is not None and (expected[0], expected[1]) == (",".join(persons), ",".join(actions))
+            if same_row and row.get("phone") and phone != expected[2]:
+                refuse("phone", f"row {row_id} of the {list_date} list is for another phone (phone edited?)")
+            elif not same_row:
                 unknown = [p for p in persons if p not in phones]
                 if unknown:
                     refuse("person_ids", f"no patient {', '.join(unknown)} in the warehouse (ids edited?)")
                 elif row.get("phone") and any(phone not in phones[p] for p in persons):
-                    refuse("phone", "not the phone of the row's patient(s) (phone or ids edited?)")
+                    refuse("person_ids", f"row {row_id}: {', '.join(persons)} do(es) not have the phone "
+                                         f"{row['phone']} (ids or phone edited?)", row["person_ids"])
         if len(problems) > before:
             continue
         comment = row.get("comment") or None

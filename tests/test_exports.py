@@ -289,7 +289,7 @@ def test_edited_ids_or_phones_are_refused(exports):
         writer.writerows(rows)
     result = ws.invoke("outcomes", str(path), expect=1)
     assert "nothing loaded, 3 cell(s)" in result.output
-    assert "line 2, person_ids 'A': row 20250701-00001 of the 2025-07-01 list is not for these persons" in result.output
+    assert "line 2, person_ids 'A': row 20250701-00001: A do(es) not have the phone 8 (912) 000-00-02 (ids or phone edited?)" in result.output
     assert "line 4, phone '8 (912) 999-99-99': row 20250701-00002 of the 2025-07-01 list is for another phone" in result.output
     assert "line 5, person_ids ' / recall_due,welcome_second_visit': person ids and action codes" in result.output
     assert ws.scalar("select count(*) from raw.calls") == 0
@@ -491,3 +491,25 @@ def test_the_xlsx_prints_on_one_landscape_page(exports, tmp_path):
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
     assert "+55 27 99003-3672" in text and "8 (912) 000-00-01" in text
     assert "ID строки" not in text  # hidden columns are not printed
+
+
+def test_todays_outcomes_count_after_a_plain_build(ws):
+    """Calls on the as-of day count: the list for 2025-07-01, worked and loaded the same day, shows in
+    call_outcomes after `build --as-of 2025-07-01` (before, only a build as of the next day showed it)."""
+    ws.invoke("load", str(ws.copy_fixture("clinic15")))
+    ws.invoke("build", "--as-of", "2025-07-01")
+    ws.invoke("export", "call-list")
+    path = ws.root / "exports" / "call_list_2025-07-01.csv"
+    first = read_list(path)[0]
+    persons = first["ID персон"].split(",")
+    rows = read_list(path)
+    rows[0]["Результат"], rows[0]["Время звонка"] = "записана", "11:20"
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter=";")
+        writer.writeheader()
+        writer.writerows(rows)
+    ws.invoke("outcomes", str(path))
+    ws.invoke("build", "--as-of", "2025-07-01")
+    assert ws.query(
+        "select week_start, sum(attempts), sum(booked) from marts.call_outcomes group by week_start"
+    ) == [(__import__("datetime").date(2025, 6, 30), len(persons), len(persons))]
