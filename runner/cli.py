@@ -225,21 +225,23 @@ def _build(cfg: Config, as_of, select=(), all_tests=None):
 
 
 @cli.command()
+@click.option("--verbose", "-v", is_flag=True, help="List every expectation and skipped suite, not only failures.")
 @pass_config
-def check(cfg: Config):
+def check(cfg: Config, verbose):
     """Run the Great Expectations suites on the raw tables and marts; write the Data Docs.
 
-    Exits 1 when an expectation of severity error fails; failed warn expectations are only printed.
+    Prints the failures and a one-line total (every expectation with --verbose). Exits 1 when an
+    expectation of severity error fails; failed warn expectations are only printed.
     """
-    _check(cfg)
+    _check(cfg, verbose)
 
 
-def _check(cfg: Config):
+def _check(cfg: Config, verbose: bool = False):
     from .checks import failure_message, run_checks, summary_lines
 
     with progress("Checking data quality (Great Expectations)") as say:
         report = run_checks(cfg, progress=say)
-    for line in summary_lines(report):
+    for line in summary_lines(report, verbose=verbose):
         click.echo(line)
     if report.errors:
         raise PatientbaseError(failure_message(report))
