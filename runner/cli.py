@@ -49,12 +49,25 @@ def pass_config(fn):
 
 @contextlib.contextmanager
 def progress(message: str):
-    """A spinner on stderr; yields a callable that updates its text."""
+    """A progress bar on stderr; yields `say(text, done=None, total=None)`: with a total the bar shows
+    `done/total` and fills, without one it is a spinner with the text."""
     if not err_console.is_terminal:
-        yield lambda _msg: None
+        yield lambda _msg, _done=None, _total=None: None
         return
-    with err_console.status(message) as status:
-        yield lambda msg: status.update(msg)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(message, total=None)
+
+        def say(text: str, done: int | None = None, total: int | None = None) -> None:
+            if total is None:
+                bar.update(task, description=text)
+            else:
+                bar.update(task, description=text, completed=done or 0, total=total)
+
+        yield say
 
 
 # -- the group --------------------------------------------------------------------------------------
@@ -155,15 +168,22 @@ def load(cfg: Config, paths, mapping):
 
 
 def _load(cfg: Config, paths, mapping_name: str | None = None) -> None:
+    from .load import TABLES
     from .load import load as load_files
     from .mapping import load_mapping
     from .warehouse import connect
 
     mapping = load_mapping(mapping_name or cfg.mapping)
     start = time.perf_counter()
+    tables = list(TABLES)
     with progress("Loading exports") as say, connect(cfg) as con:
+        def by_table(text: str) -> None:
+            # the loader says "<table>: …" for each table in turn: the bar counts tables of the total
+            table = text.split(":", 1)[0]
+            say(f"Loading {text}", tables.index(table) if table in tables else None, len(tables))
+
         result = load_files(con, paths, mapping=mapping, phone_region=cfg.phone_region,
-                            max_reject_share=cfg.max_reject_share, progress=say)
+                            max_reject_share=cfg.max_reject_share, progress=by_table)
     click.echo(f"Loaded in {time.perf_counter() - start:.1f} s:")
     for f in result.files:
         if f.skipped_unchanged:
@@ -360,8 +380,8 @@ def _export_call_list(cfg: Config, list_date=None, admins=None, calls_per_admin=
         if list_date:
             _check_list_date(cfg, parse_date(list_date, "--date"))
         if not built:
-            with progress("Building the call list"):
-                build_call_list(cfg, parse_date(list_date, "--date"), names, per_admin)
+            with progress("Building the call list") as say:
+                build_call_list(cfg, parse_date(list_date, "--date"), names, per_admin, progress=say)
         with connect(cfg, read_only=True) as con:
             result = export_call_list(
                 con, Path(out_dir) if out_dir else cfg.exports_path, names, per_admin,

@@ -513,3 +513,30 @@ def test_todays_outcomes_count_after_a_plain_build(ws):
     assert ws.query(
         "select week_start, sum(attempts), sum(booked) from marts.call_outcomes group by week_start"
     ) == [(__import__("datetime").date(2025, 6, 30), len(persons), len(persons))]
+
+
+def test_build_progress_counts_nodes_of_the_total(exports):
+    """The build's progress says how many nodes of how many are done (dbt's own node count)."""
+    from patientbase.build import build_call_list
+    from patientbase.config import load_config
+
+    seen = []
+    build_call_list(load_config(), None, ["OP1"], 2, progress=lambda text, done=None, total=None: seen.append((done, total, text)))
+    total = seen[-1][1]
+    assert total and [done for done, _, _ in seen] == list(range(1, total + 1))
+    assert {t for _, t, _ in seen} == {total}
+    assert seen[-1][2].startswith(f"dbt build: {total} of {total} nodes done, last ")
+
+
+def test_progress_bar_shows_done_of_total(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from patientbase import cli
+
+    out = io.StringIO()
+    monkeypatch.setattr(cli, "err_console", Console(file=out, force_terminal=True, width=100))
+    with cli.progress("Building") as say:
+        say("dbt build: 3 of 7 nodes done, last call_list", 3, 7)
+    assert "3/7" in out.getvalue() and "dbt build: 3 of 7 nodes done" in out.getvalue()
