@@ -30,6 +30,11 @@ def parse_date(value: str | None, option: str = "--as-of") -> str | None:
         raise ConfigError(f"{option} {value!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-01.") from None
 
 
+#: dbt events that say a node is finished (passed, failed, skipped or nothing to do).
+RESULT_EVENTS = ("LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult", "LogNodeNoOpResult",
+                 "SkippingDetails")
+
+
 @dataclass
 class BuildResult:
     success: bool
@@ -77,23 +82,29 @@ def _with_exclude(extra: list[str], selector: str) -> list[str]:
 
 
 def run_dbt(cfg: Config, command: str = "build", as_of: str | None = None, extra: list[str] | None = None,
-            progress: Callable[[str], None] | None = None, all_tests: bool | None = None,
+            progress: Callable[..., None] | None = None, all_tests: bool | None = None,
             extra_vars: dict | None = None) -> BuildResult:
-    """Run a dbt command in-process; report each finished node through `progress`."""
+    """Run a dbt command in-process; report each finished node through `progress(text, done, total)`."""
     from dbt.cli.main import dbtRunner  # imported lazily: dbt takes ~1 s to import
 
     cfg.state_path.mkdir(parents=True, exist_ok=True)
-    done = {"n": 0}
+    done = {"n": 0, "total": None}
 
     def on_event(event) -> None:
         if progress is None:
             return
         name = event.info.name
-        if name in ("LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult"):
+        if name == "LogStartLine" or name in RESULT_EVENTS:
+            # every node's start and result line carries the number of nodes selected (tests: num_models)
+            total = getattr(event.data, "total", 0) or getattr(event.data, "num_models", 0)
+            if total:
+                done["total"] = total
+        if name in RESULT_EVENTS:
             done["n"] += 1
             node = getattr(event.data, "node_info", None)
             label = node.node_name if node is not None else ""
-            progress(f"dbt {command}: {done['n']} nodes done, last {label}")
+            of = f" of {done['total']}" if done["total"] else ""
+            progress(f"dbt {command}: {done['n']}{of} nodes done, last {label}", done["n"], done["total"])
 
     from .engine import dbt_environment
 
@@ -134,7 +145,7 @@ def _release_warehouse() -> None:
 
 
 def build(cfg: Config, as_of: str | None = None, select: tuple[str, ...] = (),
-          progress: Callable[[str], None] | None = None, all_tests: bool | None = None,
+          progress: Callable[..., None] | None = None, all_tests: bool | None = None,
           exclude: tuple[str, ...] = ()) -> BuildResult:
     # cautious: a test runs only when all the models it reads are selected (a reconciliation test
     # reading marts must not run on a staging-only build)
@@ -150,12 +161,14 @@ def build(cfg: Config, as_of: str | None = None, select: tuple[str, ...] = (),
     return result
 
 
-def build_call_list(cfg: Config, list_date: str | None, admins: list[str], per_admin: int) -> BuildResult:
+def build_call_list(cfg: Config, list_date: str | None, admins: list[str], per_admin: int,
+                    progress: Callable[..., None] | None = None) -> BuildResult:
     """Rebuild only the call list (its ranking, the list and its control group) for another day or
     capacity; the rest of the warehouse stays."""
     result = run_dbt(cfg, "build", extra=["--select", "stg_mis__call_assignments", "int_call_list_ranked", "call_list",
                                           "call_list_control",
                                           "--exclude-resource-type", "unit_test", "--indirect-selection", "cautious"],
+                     progress=progress,
                      all_tests=True, extra_vars={"call_list_date": list_date, "call_list_admins": admins,
                                                  "calls_per_admin": per_admin})
     if not result.success:

@@ -483,6 +483,8 @@ def mart_suites(catalog: dict[str, set[str]]) -> list[Suite]:
                                "monthly revenue adds up to fct_payments"))
         if rules:
             suites.append(Suite(mart, mart, tuple(rules), requires=(mart, "marts.fct_payments")))
+    if "marts.kpi_headline" in catalog:
+        suites.append(headline_suite())
     # skipped (and named in the summary) until the mart is built
     suites += [
         call_list_suite(mart, catalog.get(mart, set()), opted_out,
@@ -490,6 +492,28 @@ def mart_suites(catalog: dict[str, set[str]]) -> list[Suite]:
         for mart in CALL_LIST_MARTS
     ]
     return suites
+
+
+def headline_suite() -> Suite:
+    """The owner's headline figures must be possible before they are shown: a negative net revenue or
+    repeat revenue above 100% of revenue means the payments export is wrong (a refund entered twice or
+    with the wrong sign), not that the clinic lost money; the check stops the run with that said."""
+    return Suite(
+        "marts.kpi_headline", "marts.kpi_headline",
+        (
+            Rule("net_revenue_all_time_not_negative", "min(net_revenue_all_time)",
+                 "net revenue of all time is not negative (if it is, refunds exceed payments: look for a refund "
+                 "entered twice or with the wrong sign in the payments export)", min_value=0, unit="money"),
+            Rule("revenue_12m_not_negative", "min(revenue_12m)",
+                 "net revenue of the last 12 months is not negative (if it is, refunds exceed payments in "
+                 "those months: check the payments export)", min_value=0, unit="money"),
+            Rule("repeat_revenue_share_12m_at_most_100_percent", "coalesce(max(repeat_revenue_share_12m), 0)",
+                 "repeat revenue is between 0% and 100% of net revenue over 12 months (above 100% means refunds "
+                 "of first visits exceed their payments: check the payments export)",
+                 min_value=0, max_value=1, unit="share"),
+        ),
+        requires=("marts.kpi_headline",),
+    )
 
 
 def call_list_suite(mart: str, columns: set[str], opted_out: str, relation: str | None = None) -> Suite:
@@ -748,8 +772,9 @@ def _format(value: Any, unit: str) -> str:
 # -- the summary ------------------------------------------------------------------------------------
 
 
-def summary_lines(report: CheckReport) -> list[str]:
-    """The human summary: one line per expectation, then what was skipped and where the Data Docs are."""
+def summary_lines(report: CheckReport, verbose: bool = False) -> list[str]:
+    """The human summary: a one-line total, then the expectations that failed (all of them with
+    `verbose`), what was skipped (with `verbose`) and where the Data Docs are."""
     total = len(report.outcomes)
     passed = sum(o.passed for o in report.outcomes)
     suites = len({o.suite for o in report.outcomes})
@@ -758,10 +783,12 @@ def summary_lines(report: CheckReport) -> list[str]:
         f"({len(report.errors)} failed with severity error, {len(report.warnings)} with warn) "
         f"in {report.seconds:.1f} s."
     ]
-    width_suite = max((len(o.suite) for o in report.outcomes), default=5)
-    width_text = max((len(o.text) for o in report.outcomes), default=11)
-    lines.append(f"  {'suite':<{width_suite}}  {'expectation':<{width_text}}  {'observed':>12}  result  severity")
-    for o in report.outcomes:
+    shown = [o for o in report.outcomes if verbose or not o.passed]
+    if shown:
+        width_suite = max(len(o.suite) for o in shown)
+        width_text = max(len(o.text) for o in shown)
+        lines.append(f"  {'suite':<{width_suite}}  {'expectation':<{width_text}}  {'observed':>12}  result  severity")
+    for o in shown:
         result = "pass" if o.passed else "FAIL"
         line = f"  {o.suite:<{width_suite}}  {o.text:<{width_text}}  {o.observed:>12}  {result:<6}  {o.severity}"
         if o.example:
@@ -769,8 +796,12 @@ def summary_lines(report: CheckReport) -> list[str]:
         if not o.passed:
             line = click.style(line, fg="red" if o.severity == ERROR else "yellow")
         lines.append(line)
-    for skipped in report.skipped:
-        lines.append(f"  skipped: {skipped}")
+    if verbose:
+        for skipped in report.skipped:
+            lines.append(f"  skipped: {skipped}")
+    elif report.skipped:
+        lines.append(f"  {len(report.skipped)} suite(s) skipped (not built or empty); `check --verbose` lists "
+                     "every expectation and what was skipped.")
     if report.docs_index:
         lines.append(f"Data Docs: {report.docs_index}")
     return lines

@@ -50,12 +50,25 @@ def pass_config(fn):
 
 @contextlib.contextmanager
 def progress(message: str):
-    """A spinner on stderr; yields a callable that updates its text."""
+    """A progress bar on stderr; yields `say(text, done=None, total=None)`: with a total the bar shows
+    `done/total` and fills, without one it is a spinner with the text."""
     if not err_console.is_terminal:
-        yield lambda _msg: None
+        yield lambda _msg, _done=None, _total=None: None
         return
-    with err_console.status(message) as status:
-        yield lambda msg: status.update(msg)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(message, total=None)
+
+        def say(text: str, done: int | None = None, total: int | None = None) -> None:
+            if total is None:
+                bar.update(task, description=text)
+            else:
+                bar.update(task, description=text, completed=done or 0, total=total)
+
+        yield say
 
 
 # -- the group --------------------------------------------------------------------------------------
@@ -176,15 +189,22 @@ def _reconciliation(f) -> str:
 
 
 def _load(cfg: Config, paths, mapping_name: str | None = None, force: bool = False, accept_shrink: bool = False) -> None:
+    from .load import TABLES
     from .load import load as load_files
     from .mapping import load_mapping
     from .warehouse import connect
 
     mapping = load_mapping(mapping_name or cfg.mapping)
     start = time.perf_counter()
+    tables = list(TABLES)
     with progress("Loading exports") as say, connect(cfg) as con:
+        def by_table(text: str) -> None:
+            # the loader says "<table>: …" for each table in turn: the bar counts tables of the total
+            table = text.split(":", 1)[0]
+            say(f"Loading {text}", tables.index(table) if table in tables else None, len(tables))
+
         result = load_files(con, paths, mapping=mapping, phone_region=cfg.phone_region,
-                            max_reject_share=cfg.max_reject_share, progress=say, force=force,
+                            max_reject_share=cfg.max_reject_share, progress=by_table, force=force,
                             min_keep_share=cfg.min_keep_share, accept_shrink=accept_shrink or cfg.accept_shrink)
     from .engine import push_raw
 
@@ -288,22 +308,24 @@ def _predict(cfg: Config):
 
 
 @cli.command()
+@click.option("--verbose", "-v", is_flag=True, help="List every expectation and skipped suite, not only failures.")
 @pass_config
-def check(cfg: Config):
+def check(cfg: Config, verbose):
     """Run the Great Expectations suites on the raw tables and marts; write the Data Docs.
 
-    Exits 1 when an expectation of severity error fails; failed warn expectations are only printed.
+    Prints the failures and a one-line total (every expectation with --verbose). Exits 1 when an
+    expectation of severity error fails; failed warn expectations are only printed.
     """
-    _check(cfg)
+    _check(cfg, verbose)
 
 
-def _check(cfg: Config):
+def _check(cfg: Config, verbose: bool = False):
     duckdb_only(cfg, "check")
     from .checks import failure_message, run_checks, summary_lines
 
     with progress("Checking data quality (Great Expectations)") as say:
         report = run_checks(cfg, progress=say)
-    for line in summary_lines(report):
+    for line in summary_lines(report, verbose=verbose):
         click.echo(line)
     if report.errors:
         raise PatientbaseError(failure_message(report))
@@ -433,15 +455,21 @@ def _export_call_list(cfg: Config, list_date=None, admins=None, calls_per_admin=
         raise PatientbaseError(f"No warehouse at {cfg.warehouse_path} yet: run `patientbase run --demo` or "
                                "`patientbase load` and `patientbase build` first.")
     with RunLock(cfg.warehouse_path):
+        if list_date:
+            _check_list_date(cfg, parse_date(list_date, "--date"))
         if not built:
-            with progress("Building the call list"):
-                build_call_list(cfg, parse_date(list_date, "--date"), names, per_admin)
+            with progress("Building the call list") as say:
+                build_call_list(cfg, parse_date(list_date, "--date"), names, per_admin, progress=say)
             _record_call_assignments(cfg)  # `run` recorded its list before publishing
         with connect(cfg, read_only=True) as con:
             result = export_call_list(
                 con, Path(out_dir) if out_dir else cfg.exports_path, names, per_admin,
                 fmt=fmt or cfg.call_list_format, delimiter=cfg.csv_delimiter, language=cfg.language,
             )
+    if result.kept:
+        click.echo(click.style(
+            f"{result.kept.name} already has results typed in: kept it as it is and wrote this list to "
+            f"{result.path.name}. Load the filled-in one with `patientbase outcomes {result.kept}`.", fg="yellow"))
     click.echo(
         f"Call list for {result.list_date}: {result.rows} calls ({result.persons} patients) of {result.capacity} "
         f"slots, from {result.eligible:,} patients with a call action and nothing against calling -> {result.path}"
@@ -464,6 +492,30 @@ def _record_call_assignments(cfg: Config):
     else:
         click.echo(f"Call assignments recorded: {result.recorded} new (call and control arms, raw.call_assignments).")
     return result
+
+
+def _check_list_date(cfg: Config, day: str) -> None:
+    """A list is for the as-of date or up to `call_list_days_ahead` days after it (its reasons and
+    exclusions are the as-of date's); anything else is refused with the reason."""
+    import datetime as dt
+
+    from .warehouse import connect
+
+    with connect(cfg, read_only=True) as con:
+        as_of = con.execute("select as_of_date from intermediate.int_as_of_date").fetchone()[0]
+    wanted = dt.date.fromisoformat(day)
+    last = as_of + dt.timedelta(days=cfg.call_list_days_ahead)
+    if wanted < as_of:
+        raise ConfigError(
+            f"--date {wanted} is before the warehouse's as-of date {as_of}: the calls and visits since then "
+            f"are already in it, so a list for {wanted} would be wrong. Give a date from {as_of} to {last}."
+        )
+    if wanted > last:
+        raise ConfigError(
+            f"--date {wanted} is more than {cfg.call_list_days_ahead} days after the warehouse's as-of date "
+            f"{as_of}: its reasons and exclusions would be stale. Run `patientbase build --as-of {wanted}` "
+            f"(or load newer exports) first, or raise call_list_days_ahead in patientbase.yml."
+        )
 
 
 @export.command("segments")
@@ -511,15 +563,13 @@ def outcomes(cfg: Config, path):
     from .warehouse import connect, publishing
 
     with publishing(cfg) as staged, connect(staged) as con:
-        result = load_outcomes(con, Path(path), delimiter=cfg.csv_delimiter)
+        result = load_outcomes(con, Path(path), delimiter=cfg.csv_delimiter, region=cfg.phone_region)
     if result.already_loaded:
         click.echo(f"{result.file}: already loaded, nothing changed.")
         return
     line = f"{result.file}: {result.calls_loaded} calls loaded from {result.rows - result.not_called} called rows"
     if result.not_called:
         line += f"; {result.not_called} rows not called yet"
-    if result.rejected:
-        line += click.style(f"; {result.rejected} rows rejected (see raw.load_rejects)", fg="yellow")
     click.echo(line + ". Run `patientbase build` to refresh call_outcomes.")
 
 

@@ -59,6 +59,9 @@ class Config:
     admins: list = field(default_factory=lambda: ["admin1"])
     calls_per_admin: int = 50
     call_list_format: str = "csv"
+    # `export call-list --date` takes days from the as-of date up to this many days after it: the
+    # reasons and exclusions are the as-of date's, so a list further away would be stale.
+    call_list_days_ahead: int = 3
     csv_delimiter: str = ";"
     # Where `patientbase check` writes the Great Expectations Data Docs; default <exports_dir>/data_docs.
     data_docs_dir: str | None = None

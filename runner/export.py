@@ -51,6 +51,20 @@ CALL_LIST_COLUMNS = [
     ("comment", "Comment", "Комментарий"),
 ]
 FILL_IN = ("called_at", "operator", "result", "comment")
+#: Room to write the outcome in on a printed list.
+FILL_IN_WIDTHS = {"called_at": 10, "operator": 11, "result": 16, "comment": 30}
+
+
+#: Columns for the software, not for the administrator: hidden in the XLSX (`outcomes` reads them back).
+INTERNAL = ("list_row_id", "person_ids", "action_codes")
+#: Columns whose text is long: wrapped in a wide column, the row as high as its text.
+WRAPPED = {"names": 28, "action": 26, "reason": 60, "offer": 34, "specialty": 18, "doctor": 14, "comment": 30}
+
+#: Characters an XLSX cannot hold (openpyxl raises IllegalCharacterError) and a CSV should not carry.
+CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+#: An invisible word joiner in front of a '+' phone keeps a spreadsheet from reading it as a formula
+#: without the visible apostrophe of the formula guard (`outcomes` takes it off again).
+WORD_JOINER = "\u2060"
 
 
 def neutralise(value):
@@ -58,6 +72,25 @@ def neutralise(value):
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
+
+
+def clean(value):
+    """Text without control characters (a name pasted with a stray \\x07 must not break the XLSX)."""
+    return CONTROL_CHARS.sub("", value) if isinstance(value, str) else value
+
+
+def display_phone(e164: str | None, national: str | None) -> str | None:
+    """A phone as it is dialled: Russian numbers in the model's national form, others INTERNATIONAL
+    (+55 27 99003-3672), never raw E.164 digits."""
+    import phonenumbers
+
+    if not e164 or (national and not national.startswith("+")):
+        return national or e164
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 @dataclass
@@ -70,6 +103,7 @@ class CallListResult:
     eligible: int
     by_action: list[tuple[str, int]]
     by_admin: list[tuple[str, int]]
+    kept: Path | None = None  # a file of the same name with results typed in, left as it was
 
 
 def _atomic_target(path: Path):
@@ -87,27 +121,79 @@ def write_csv(path: Path, header: list[str], rows, delimiter: str = ";") -> None
             writer = csv.writer(fh, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL)
             writer.writerow([neutralise(h) for h in header])
             for row in rows:
-                writer.writerow(["" if v is None else neutralise(v if isinstance(v, str) else str(v)) for v in row])
+                writer.writerow(["" if v is None else neutralise(clean(v if isinstance(v, str) else str(v))) for v in row])
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
-def write_xlsx(path: Path, header: list[str], rows, sheet: str = "Call list", text_columns: set[int] = frozenset()) -> None:
-    """XLSX with every text cell stored as a string (never a formula) and phones as text, atomically."""
+def _text_width(text: str) -> float:
+    """Column width (Excel's units, about one digit of Calibri 11) a line of text needs."""
+    return sum(1.2 if ch.isupper() or ord(ch) > 0x3ff else 1.0 for ch in text)
+
+
+def _lines(text: str, width: float) -> int:
+    """How many lines `text` wraps to in a column `width` wide (word wrap, as a spreadsheet does)."""
+    count = 0
+    for paragraph in text.split("\n"):
+        line, lines = 0.0, 1
+        for word in paragraph.split(" "):
+            w = _text_width(word) + 1
+            if line and line + w > width - 1:
+                lines += 1
+                line = 0.0
+            line += w
+        count += lines
+    return count
+
+
+def write_xlsx(path: Path, header: list[str], rows, sheet: str = "Call list", text_columns: set[int] = frozenset(),
+               hidden: set[int] = frozenset(), wrapped: dict[int, int] | None = None,
+               choices: dict[int, list[str]] | None = None, title: str | None = None,
+               min_widths: dict[int, int] | None = None) -> None:
+    """An XLSX a person works from, written atomically.
+
+    Every text cell is stored as a string (never a formula; no apostrophe needed). Columns are as wide
+    as their content; `wrapped` columns (index -> maximum width) wrap their text and each row is as
+    high as its longest wrapped cell. The header is frozen, filtered and repeated on every printed
+    page; the sheet prints landscape A4, one page wide. `hidden` columns are kept but hidden;
+    `choices` give a column a drop-down of suggested words (other words may still be typed);
+    `min_widths` keep room to write in (the fill-in columns are empty when printed).
+    """
     from openpyxl import Workbook
     from openpyxl.cell.cell import TYPE_STRING
-    from openpyxl.styles import Alignment, Font
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.datavalidation import DataValidation
 
+    wrapped = wrapped or {}
+    rows = [[clean(v) for v in row] for row in rows]
+    header = [clean(h) for h in header]
     book = Workbook()
     ws = book.active
     ws.title = sheet[:31]
     ws.append(header)
+    thin = Side(style="thin", color="BFBFBF")
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
     for cell in ws[1]:
         cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="DDEBF7")
+        cell.alignment = Alignment(vertical="center", wrap_text=True)
+        cell.border = border
+    ws.row_dimensions[1].height = 32  # two lines: long headings wrap
+    widths = []
+    for c, name in enumerate(header):
+        longest = max([_text_width(str(row[c])) for row in rows if row[c] is not None] or [0])
+        heading = max(_text_width(word) for word in str(name).split()) if name else 0
+        width = max(longest, heading) + 2
+        width = max(width, (min_widths or {}).get(c, 0))
+        widths.append(min(width, wrapped[c]) if c in wrapped else width)
     for r, row in enumerate(rows, start=2):
+        lines = 1
         for c, value in enumerate(row, start=1):
             cell = ws.cell(row=r, column=c)
+            cell.border = border
+            cell.alignment = Alignment(vertical="top", wrap_text=(c - 1) in wrapped)
             if value is None:
                 continue
             if isinstance(value, str) or (c - 1) in text_columns:
@@ -115,11 +201,34 @@ def write_xlsx(path: Path, header: list[str], rows, sheet: str = "Call list", te
                 cell.data_type = TYPE_STRING  # openpyxl would otherwise store "=…" as a formula
             else:
                 cell.value = value
-            cell.alignment = Alignment(vertical="top", wrap_text=isinstance(value, str) and len(value) > 40)
-    widths = [max(len(str(h)), 8) for h in header]
+            if (c - 1) in wrapped and (c - 1) not in hidden:
+                lines = max(lines, _lines(str(value), widths[c - 1]))
+        ws.row_dimensions[r].height = 15 * lines + 2
     for c, width in enumerate(widths, start=1):
-        ws.column_dimensions[ws.cell(row=1, column=c).column_letter].width = min(max(width + 2, 10), 60)
+        dimension = ws.column_dimensions[get_column_letter(c)]
+        dimension.width = round(width, 1)
+        dimension.hidden = (c - 1) in hidden
+    last = max(len(rows) + 1, 2)
+    for c, words in (choices or {}).items():
+        letter = get_column_letter(c + 1)
+        validation = DataValidation(type="list", formula1='"' + ",".join(words) + '"', allow_blank=True,
+                                    showErrorMessage=False)  # other words are still read (README)
+        validation.add(f"{letter}2:{letter}{last + 200}")
+        ws.add_data_validation(validation)
     ws.freeze_panes = "A2"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(header))}{last}"
+    ws.print_title_rows = "1:1"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.gridLines = False
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top = ws.page_margins.bottom = 0.5
+    if title:
+        ws.oddHeader.center.text = clean(title)
+        ws.oddFooter.right.text = "&P / &N"
     tmp = _atomic_target(path)
     try:
         book.save(tmp)
@@ -147,29 +256,112 @@ def call_list(con) -> tuple[dt.date | None, list[dict], int]:
     return day, rows, eligible
 
 
+#: Day counts in the reasons (int_persons_action_matched counts them to the as-of date), shifted to the
+#: list's date by the export: "12 days ago" on a list two days after the as-of date says "14 days ago".
+DAY_COUNTS = [
+    re.compile(r"(\d+)( days ago)"), re.compile(r"(\d+)( дн\. назад)"),
+    re.compile(r"(not started )(\d+)( days later)"), re.compile(r"(не начат за )(\d+)( дн\.)"),
+    re.compile(r"(no visit or call for )(\d+)( days)"), re.compile(r"(ни визита, ни звонка )(\d+)( дн\.)"),
+]
+
+
+def shift_days(text: str | None, days: int) -> str | None:
+    """Reasons phrased relative to the list date rather than the as-of date (decisions.md)."""
+    if not text or not days:
+        return text
+    for pattern in DAY_COUNTS:
+        if pattern.groups == 2:
+            text = pattern.sub(lambda m: f"{int(m.group(1)) + days}{m.group(2)}", text)
+        else:
+            text = pattern.sub(lambda m: f"{m.group(1)}{int(m.group(2)) + days}{m.group(3)}", text)
+    return text
+
+
+def specialty_labels(language: str) -> dict[str, str]:
+    """Specialty code -> the name the clinic wants in this language (seed specialty_labels)."""
+    from .build import project_dir
+
+    path = project_dir() / "seeds" / "specialty_labels.csv"
+    if not path.is_file():
+        return {}
+    with path.open(encoding="utf-8", newline="") as fh:
+        return {row["specialty"].strip().lower(): row["label_" + language] for row in csv.DictReader(fh)}
+
+
+def _specialties(text: str | None, labels: dict[str, str]) -> str | None:
+    if not text:
+        return text
+    return ", ".join(labels.get(code.strip().lower(), code.strip()) for code in text.split(","))
+
+
+def has_results(path: Path) -> bool:
+    """Whether a call-list file has anything typed into its fill-in columns (or cannot be read as one)."""
+    from .outcomes import read_list_file
+
+    try:
+        rows = read_list_file(path)
+    except Exception:  # noqa: BLE001 - a file we cannot read as a list is not ours to overwrite
+        return True
+    return any(row.get(key) for _, row in rows for key in FILL_IN)
+
+
+def free_name(path: Path) -> Path:
+    """`path`, or the first `<stem>_2`, `<stem>_3`, … that does not exist yet."""
+    n = 2
+    candidate = path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
+        n += 1
+    return candidate
+
+
 def export_call_list(con, out_dir: Path, admins: list[str], per_admin: int, fmt: str = "csv",
                      delimiter: str = ";", language: str = "ru") -> CallListResult:
-    """Write marts.call_list as the administrators' file; the list itself is the dbt model's."""
+    """Write marts.call_list as the administrators' file; the list itself is the dbt model's.
+
+    One language per file: headers, actions, reasons and specialty names (seed specialty_labels).
+    A file of the same name that already has results typed in is kept: the list goes to a new name.
+    """
+    from .outcomes import RESULT_CHOICES
+
+    if fmt not in ("csv", "xlsx"):
+        raise ConfigError(f"Unknown call-list format {fmt!r}: use csv or xlsx.")
+    language = "en" if language == "en" else "ru"
     day, rows, eligible = call_list(con)
     header = [ru if language == "ru" else en for _, en, ru in CALL_LIST_COLUMNS]
     suffix = "_ru" if language == "ru" else ""
+    labels = specialty_labels(language)
     values = []
     for row in rows:
+        shift = (row["list_date"] - row["as_of_date"]).days
+        reason = shift_days(row["reason" + suffix], shift)
+        for code, label in labels.items():
+            reason = reason.replace(f"({code})", f"({label})") if reason else reason
+        phone = display_phone(row["phone_e164"], row["phone"])
+        if fmt == "csv" and phone and phone.startswith("+"):
+            phone = WORD_JOINER + phone
         row = dict(
             row, admin=row["administrator"], position=row["slot"], names=row["patient_names"],
-            action=row["action_label" + suffix], reason=row["reason" + suffix], last_visit=row["last_visit_date"],
-            doctor=row["doctors"], specialty=row["specialties"], call_window=CALL_WINDOW,
-            list_date=row["list_date"].isoformat(),
+            action=row["action_label" + suffix], reason=reason, last_visit=row["last_visit_date"],
+            doctor=row["doctors"], specialty=_specialties(row["specialties"], labels), call_window=CALL_WINDOW,
+            list_date=row["list_date"].isoformat(), phone=phone,
         )
         values.append([None if key in FILL_IN else row.get(key) for key, _, _ in CALL_LIST_COLUMNS])
-    path = out_dir / f"call_list_{day:%Y-%m-%d}.{fmt}"
+    wanted = out_dir / f"call_list_{day:%Y-%m-%d}.{fmt}"
+    kept = wanted if wanted.exists() and has_results(wanted) else None
+    path = free_name(wanted) if kept else wanted
+    keys = [k for k, _, _ in CALL_LIST_COLUMNS]
     if fmt == "csv":
         write_csv(path, header, values, delimiter=delimiter)
-    elif fmt == "xlsx":
-        phone_col = [k for k, _, _ in CALL_LIST_COLUMNS].index("phone")
-        write_xlsx(path, header, values, sheet=f"Звонки {day:%d.%m.%Y}", text_columns={phone_col})
     else:
-        raise ConfigError(f"Unknown call-list format {fmt!r}: use csv or xlsx.")
+        title = f"{'Звонки' if language == 'ru' else 'Calls'} {day:%d.%m.%Y}"
+        write_xlsx(
+            path, header, values, sheet=title, text_columns={keys.index("phone")},
+            hidden={keys.index(k) for k in INTERNAL},
+            wrapped={keys.index(k): width for k, width in WRAPPED.items()},
+            choices={keys.index("result"): RESULT_CHOICES[language]}, title=title,
+            min_widths={keys.index(k): width for k, width in FILL_IN_WIDTHS.items()},
+        )
     by_action: dict[str, int] = {}
     by_admin: dict[str, int] = {}
     for row in rows:
@@ -180,6 +372,7 @@ def export_call_list(con, out_dir: Path, admins: list[str], per_admin: int, fmt:
         path=path, list_date=day, rows=len(rows), persons=sum(r["persons"] for r in rows),
         capacity=len(admins) * per_admin, eligible=eligible,
         by_action=sorted(by_action.items(), key=lambda kv: (-kv[1], kv[0])), by_admin=sorted(by_admin.items()),
+        kept=kept,
     )
 
 

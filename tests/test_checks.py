@@ -59,7 +59,7 @@ def execute(ws, *statements: str) -> None:
 
 
 def test_every_expectation_passes_on_clinic15(clinic15):
-    result = clinic15.invoke("check")
+    result = clinic15.invoke("check", "--verbose")
     rows = outcomes(result.output)
     assert ALL_PASS in result.output
     assert "FAIL" not in result.output
@@ -82,8 +82,34 @@ def test_every_expectation_passes_on_clinic15(clinic15):
     assert all(r[1] == "pass" for r in rows.values()) and len(rows) >= 40
 
 
-def test_data_docs_are_written_where_the_summary_says(clinic15):
+def test_check_is_quiet_unless_verbose(clinic15):
     result = clinic15.invoke("check")
+    lines = result.output.splitlines()
+    assert lines[0].startswith("Data-quality checks (Great Expectations): ")
+    assert ALL_PASS in lines[0]
+    assert not outcomes(result.output)  # no row per passing expectation
+    assert lines[1] == "  2 suite(s) skipped (not built or empty); `check --verbose` lists every expectation and what was skipped."
+    assert lines[2].startswith("Data Docs: ") and len(lines) == 3
+
+
+def test_implausible_headline_figures_fail_with_a_message_an_owner_understands(copy15):
+    # a -25 M refund: net revenue negative and "repeat revenue 122.5% of net revenue"
+    execute(copy15, "update marts.kpi_headline set net_revenue_all_time = -25000000, repeat_revenue_share_12m = 1.225")
+    result = copy15.invoke("check", expect=1)
+    assert "2 failed with severity error, 0 with warn" in result.output
+    assert "marts.kpi_headline: net revenue of all time is not negative (if it is, refunds exceed payments: look " \
+           "for a refund entered twice or with the wrong sign in the payments export) (observed -25,000,000.00)" \
+           in result.output
+    assert "repeat revenue is between 0% and 100% of net revenue over 12 months" in result.output
+    rows = outcomes(result.output)
+    assert {k[1][:30]: v[:2] for k, v in rows.items()} == {
+        "net revenue of all time is not": ("-25,000,000.00", "FAIL"),
+        "repeat revenue is between 0% a": ("122.50%", "FAIL"),
+    }
+
+
+def test_data_docs_are_written_where_the_summary_says(clinic15):
+    result = clinic15.invoke("check", "--verbose")
     index = docs_index(result.output)
     assert index == clinic15.root / "exports" / "data_docs" / "index.html"
     assert index.is_file()
@@ -95,7 +121,7 @@ def test_data_docs_are_written_where_the_summary_says(clinic15):
 
 def test_data_docs_folder_is_configurable(copy15):
     copy15.config("data_docs_dir: quality/docs\n")
-    result = copy15.invoke("check")
+    result = copy15.invoke("check", "--verbose")
     assert docs_index(result.output) == copy15.root / "quality" / "docs" / "index.html"
     assert (copy15.root / "quality" / "docs" / "index.html").is_file()
 
@@ -103,7 +129,7 @@ def test_data_docs_folder_is_configurable(copy15):
 def test_visit_before_birth_fails_with_error(copy15):
     execute(copy15, "insert into raw.visits (visit_id, patient_id, scheduled_at, status) "
                     "values ('V9999', 'P03', '2009-12-01 10:00', 'cancelled')")
-    result = copy15.invoke("check", expect=1)
+    result = copy15.invoke("check", "--verbose", expect=1)
     rows = outcomes(result.output)
     assert rows[("raw.visits", "no visit before the patient's birth")] == (
         "1", "FAIL", "error", "(e.g. V9999 at 2009-12-01 10:00:00, born 2010-03-03)")
@@ -115,7 +141,7 @@ def test_visit_before_birth_fails_with_error(copy15):
 
 def test_duplicate_payment_fails_key_and_reconciliation(copy15):
     execute(copy15, "insert into raw.payments select * from raw.payments where payment_id = 'PY0101'")
-    result = copy15.invoke("check", expect=1)
+    result = copy15.invoke("check", "--verbose", expect=1)
     rows = outcomes(result.output)
     assert rows[("raw.payments", "payment_id is unique")] == ("1", "FAIL", "error", "(e.g. PY0101)")
     # PY0101 is 10,000.00 paid before the as-of date: raw now holds 10,000.00 more than the marts
@@ -128,7 +154,7 @@ def test_duplicate_payment_fails_key_and_reconciliation(copy15):
 
 def test_score_out_of_range_in_a_mart_fails_with_error(copy15):
     execute(copy15, "update marts.rfm_scores set r_score = 4 where person_id = 'P04'")
-    result = copy15.invoke("check", expect=1)
+    result = copy15.invoke("check", "--verbose", expect=1)
     rows = outcomes(result.output)
     assert rows[("marts.rfm_scores", "r_score between 1 and rfm_scale")] == ("1", "FAIL", "error", "(e.g. P04: 4)")
     assert rows[("marts.rfm_scores", "rfm_code spells the three scores")][:3] == ("1", "FAIL", "error")
@@ -137,7 +163,7 @@ def test_score_out_of_range_in_a_mart_fails_with_error(copy15):
 
 def test_warn_failure_is_printed_but_exits_0(copy15):
     execute(copy15, "update raw.patients set birth_date = date '1850-01-01' where patient_id = 'P05'")
-    result = copy15.invoke("check")  # exit 0
+    result = copy15.invoke("check", "--verbose")  # exit 0
     rows = outcomes(result.output)
     assert rows[("raw.patients", "birth dates between 1900-01-01 and today")] == ("1", "FAIL", "warn", "(e.g. P05)")
     assert "0 failed with severity error, 1 with warn" in result.output
@@ -147,13 +173,13 @@ def test_warn_failure_is_printed_but_exits_0(copy15):
 def test_thresholds_come_from_the_config(copy15):
     # 11 of the 15 cards were born before 1990 (all but P03, P06, P09 and P13 without a birth date)
     copy15.config("checks:\n  earliest_birth_date: 1990-01-01\n")
-    rows = outcomes(copy15.invoke("check").output)
+    rows = outcomes(copy15.invoke("check", "--verbose").output)
     assert rows[("raw.patients", "birth dates between 1990-01-01 and today")][:3] == ("11", "FAIL", "warn")
 
 
 def test_unknown_check_setting_is_a_usage_error(copy15):
     copy15.config("checks:\n  max_amout: 5\n")
-    result = copy15.invoke("check", expect=2)
+    result = copy15.invoke("check", "--verbose", expect=2)
     assert "Unknown key(s) under `checks:` in the config: max_amout" in result.output
 
 
@@ -164,7 +190,7 @@ def test_row_count_jump_since_the_previous_load_warns(copy15):
     with (exports / "visits.csv").open("a", encoding="utf-8") as fh:
         fh.write(extra)
     copy15.invoke("load", str(exports))
-    result = copy15.invoke("check")  # a warning only: exit 0
+    result = copy15.invoke("check", "--verbose")  # a warning only: exit 0
     rows = {suite_text: r for suite_text, r in outcomes(result.output).items() if suite_text[0] == "raw.load_history"}
     assert len(rows) == 1  # only visits changed; the other files were unchanged and skipped
     (suite, text), row = next(iter(rows.items()))
@@ -178,7 +204,7 @@ def test_nobody_on_the_call_list_who_may_not_be_called(copy15, channel, expect):
     # P14 opted out of calls; P11 is deceased but only to be messaged; P01 may be called
     execute(copy15, "create or replace table marts.patient_next_action as select * from (values "
                     f"('P01', 'call'), ('P14', '{channel}'), ('P11', 'message')) as t(person_id, channel)")
-    result = copy15.invoke("check", expect=expect)
+    result = copy15.invoke("check", "--verbose", expect=expect)
     row = outcomes(result.output)[("marts.patient_next_action", "nobody to call has opted out, died or lacks a valid phone")]
     if expect:
         assert row == ("1", "FAIL", "error", "(e.g. P14)")
@@ -191,7 +217,7 @@ def test_call_list_candidates_keep_the_deceased_off_the_list(copy15, reason, exp
     # P11 is deceased: only a hard exclusion keeps them off the day's list (a recent call lapses)
     execute(copy15, "create or replace table marts.call_list_candidates as select * from (values "
                     f"('P01', null), ('P11', {reason})) as t(person_id, exclusion_reason)")
-    result = copy15.invoke("check", expect=expect)
+    result = copy15.invoke("check", "--verbose", expect=expect)
     row = outcomes(result.output)[("marts.call_list_candidates", "nobody to call has opted out, died or lacks a valid phone")]
     assert row[:2] == ("1", "FAIL") if expect else row[:2] == ("0", "pass")
 
@@ -207,7 +233,7 @@ def test_nobody_on_the_day_s_list_who_may_not_be_called(copy15, listed, expect):
 
 def test_check_before_build_runs_the_raw_suites_only(ws):
     ws.invoke("load", str(ws.copy_fixture("clinic15")))
-    result = ws.invoke("check")
+    result = ws.invoke("check", "--verbose")
     rows = outcomes(result.output)
     assert ALL_PASS in result.output
     assert {suite for suite, _ in rows} == {"raw.patients", "raw.visits", "raw.payments", "raw.visit_services",

@@ -10,7 +10,7 @@ Candidates (as of 2025-07-01), ranked by priority, then expected value (desc), t
 | E      | 2        | 50       | +79120000005 | excluded: visit_booked                             |
 | F      | 2        | 80       | +79120000006 | called 2025-06-25, recent until 07-09: out on 07-01, back on 07-20 |
 | G      | 4        | 1        | +79120000007 | surname "=HYPERLINK(...)": must stay text          |
-| H      | 5        | 1        | +79120000008 | beyond capacity                                    |
+| @H8    | 5        | 1        | +79120000008 | beyond capacity; an id a spreadsheet would run     |
 
 With admins OP1, OP2 and 2 calls each (4 rows): B, A, C+D, G. A stays with OP2 (its last caller);
 the rest fill free slots in rank order, administrators in turn: OP1 gets B then G, OP2 gets A then C+D.
@@ -38,7 +38,7 @@ CANDIDATES = [
     ("E", "Егоров Егор", "+79120000005", "recall_due", 2, 50, None, None, "visit_booked"),
     ("F", "Фомина Фаина", "+79120000006", "reactivation", 2, 80, "2025-06-25 11:00", "OP1", "called_recently"),
     ("G", '=HYPERLINK("http://evil","x")', "+79120000007", "reactivation", 4, 1, None, None, None),
-    ("H", "Хохлов Хасан", "+79120000008", "reactivation", 5, 1, None, None, None),
+    ("@H8", "Хохлов Хасан", "+79120000008", "reactivation", 5, 1, None, None, None),
 ]
 
 
@@ -111,10 +111,17 @@ def test_call_list_ranks_caps_groups_families_and_keeps_the_last_caller(exports)
 
 def test_call_list_for_a_later_date_reapplies_the_recent_call_window(exports):
     ws = exports
+    # by default a list is for the as-of date (2025-07-01) up to 3 days after it
+    late = ws.invoke("export", "call-list", "--date", "2025-07-20", expect=2)
+    assert "--date 2025-07-20 is more than 3 days after the warehouse's as-of date 2025-07-01" in late.output
+    early = ws.invoke("export", "call-list", "--date", "2025-06-30", expect=2)
+    assert "--date 2025-06-30 is before the warehouse's as-of date 2025-07-01" in early.output
+    assert not (ws.root / "exports").exists()
+    ws.config("admins: [OP1, OP2]\ncalls_per_admin: 2\ncall_list_days_ahead: 19\n")
     ws.invoke("export", "call-list", "--date", "2025-07-20", "--admins", "3", "--calls-per-admin", "3")
     rows = read_list(ws.root / "exports" / "call_list_2025-07-20.csv")
     # F (called 2025-06-25) is back after 14 days; E (visit booked) never is; nine slots take all six phones
-    assert sorted(r["ID персон"] for r in rows) == ["A", "B", "C,D", "F", "G", "H"]
+    assert sorted(r["ID персон"] for r in rows) == ["'@H8", "A", "B", "C,D", "F", "G"]
     assert {r["Администратор"] for r in rows} == {"OP1", "OP2", "admin3"}
 
 
@@ -176,18 +183,14 @@ def test_outcomes_load_once_per_person_and_loading_twice_changes_nothing(exports
     path = fill(ws.root / "exports" / "call_list_2025-07-01.csv", {
         "B": ("14:35", "", "Записан", "на 10.07"),
         "C,D": ("01.07.2025 15:10", "OP2", "перезвонить", ""),
-        "A": ("15:00", "OP2", "занято", ""),  # not a result we know: rejected, the others still load
     })
     result = ws.invoke("outcomes", str(path))
-    assert "3 calls loaded from 3 called rows; 1 rows not called yet; 1 rows rejected" in result.output
+    assert "3 calls loaded from 2 called rows; 2 rows not called yet" in result.output
     calls = ws.query("select call_id, patient_id, operator_id, strftime(called_at, '%Y-%m-%d %H:%M'), result, action_code, comment from raw.calls order by 1")
     assert calls == [
         ("CL-20250701-00001-B", "B", "OP1", "2025-07-01 14:35", "booked", "plan_follow_up", "на 10.07"),
         ("CL-20250701-00003-C", "C", "OP2", "2025-07-01 15:10", "callback", "recall_due", None),
         ("CL-20250701-00003-D", "D", "OP2", "2025-07-01 15:10", "callback", "welcome_second_visit", None),
-    ]
-    assert ws.query("select file_name, line, column_name, raw_value from raw.load_rejects") == [
-        ("call_list_2025-07-01.csv", 4, "result", "занято")
     ]
     again = ws.invoke("outcomes", str(path))
     assert "already loaded, nothing changed" in again.output
@@ -197,6 +200,123 @@ def test_outcomes_load_once_per_person_and_loading_twice_changes_nothing(exports
     ws.invoke("outcomes", str(fixed))
     assert ws.scalar("select count(*) from raw.calls") == 4
     assert ws.scalar("select result from raw.calls where patient_id = 'A'") == "refused"
+
+
+def test_outcomes_read_an_administrators_words_and_times(exports):
+    ws = exports
+    ws.invoke("export", "call-list")
+    path = fill(ws.root / "exports" / "call_list_2025-07-01.csv", {
+        "B": ("2:35 PM", "", "Записана!", ""),
+        "A": ("15.10", "OP2", "НЕ ДОЗВОНИЛСЯ", ""),
+        "C,D": ("", "", "перезвонить завтра", "после обеда"),
+        "G": ("2025-07-01 09:05:00", "", "Отказалась.", ""),
+    })
+    ws.invoke("outcomes", str(path))
+    calls = ws.query("select patient_id, operator_id, strftime(called_at, '%Y-%m-%d %H:%M'), result, comment "
+                     "from raw.calls order by 1")
+    # an empty time is noon of the list date; "завтра" is the day after the list date
+    assert calls == [
+        ("A", "OP2", "2025-07-01 15:10", "no_answer", None),
+        ("B", "OP1", "2025-07-01 14:35", "booked", None),
+        ("C", "OP2", "2025-07-01 12:00", "callback", "callback 2025-07-02; после обеда"),
+        ("D", "OP2", "2025-07-01 12:00", "callback", "callback 2025-07-02; после обеда"),
+        ("G", "OP1", "2025-07-01 09:05", "refused", None),
+    ]
+    assert ws.scalar("select count(*) from raw.call_list_outcomes where callback_on = date '2025-07-02'") == 2
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Записана", ("booked", None)), ("записались на 10.07", ("booked", None)), ("Booked.", ("booked", None)),
+    ("Отказался", ("refused", None)), ("not interested", ("refused", None)),
+    ("не дозвонилась", ("no_answer", None)), ("No answer", ("no_answer", None)), ("no_answer", ("no_answer", None)),
+    ("Перезвонить завтра!", ("callback", "2025-07-02")), ("перезвонить послезавтра", ("callback", "2025-07-03")),
+    ("callback 05.07", ("callback", "2025-07-05")), ("call back tomorrow", ("callback", "2025-07-02")),
+    ("Неверный номер", ("wrong_number", None)), ("wrong number", ("wrong_number", None)),
+    ("занят?", (None, None)), ("не", (None, None)),
+])
+def test_result_vocabulary(text, expected):
+    import datetime as dt
+
+    from patientbase.outcomes import read_result
+
+    result, day = read_result(text, dt.date(2025, 7, 1))
+    assert (result, day.isoformat() if day else None) == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("14:35", "2025-07-01 14:35"), ("15.10", "2025-07-01 15:10"), ("2:35 PM", "2025-07-01 14:35"),
+    ("12:05 am", "2025-07-01 00:05"), ("9:05:30", "2025-07-01 09:05"), ("02.07.2025 08:00", "2025-07-02 08:00"),
+    ("2025-07-02T08:00", "2025-07-02 08:00"), ("25:99", None), ("вчера", None), ("13:00 PM", None), ("", None),
+])
+def test_call_times(text, expected):
+    import datetime as dt
+
+    from patientbase.outcomes import read_called_at
+
+    at = read_called_at(text, dt.date(2025, 7, 1))
+    assert (at.strftime("%Y-%m-%d %H:%M") if at else None) == expected
+
+
+def test_an_unreadable_file_is_listed_and_nothing_is_loaded(exports):
+    ws = exports
+    ws.invoke("export", "call-list")
+    path = fill(ws.root / "exports" / "call_list_2025-07-01.csv", {
+        "B": ("14:35", "", "записан", ""),
+        "A": ("25:99", "OP2", "отказ", ""),
+        "C,D": ("вчера", "", "хз", ""),
+    })
+    result = ws.invoke("outcomes", str(path), expect=1)
+    assert "call_list_2025-07-01.csv: nothing loaded, 3 cell(s) to correct first:" in result.output
+    assert "line 4, called_at '25:99': not a time" in result.output
+    assert "line 5, result 'хз': not a result we know; write one of: booked: записан" in result.output
+    assert "line 5, called_at 'вчера': not a time" in result.output
+    assert ws.scalar("select count(*) from raw.calls") == 0
+
+
+def test_edited_ids_or_phones_are_refused(exports):
+    ws = exports
+    ws.invoke("export", "call-list")
+    path = ws.root / "exports" / "call_list_2025-07-01.csv"
+    rows = read_list(path)
+    rows[0]["ID персон"] = "A"            # B's row now names A
+    rows[2]["Телефон"] = "8 (912) 999-99-99"  # A's row, another phone
+    rows[3]["ID персон"] = ""             # the family's ids deleted
+    for row in rows:
+        row["Результат"] = "записан"
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter=";")
+        writer.writeheader()
+        writer.writerows(rows)
+    result = ws.invoke("outcomes", str(path), expect=1)
+    assert "nothing loaded, 3 cell(s)" in result.output
+    assert "line 2, person_ids 'A': row 20250701-00001: A do(es) not have the phone 8 (912) 000-00-02 (ids or phone edited?)" in result.output
+    assert "line 4, phone '8 (912) 999-99-99': row 20250701-00002 of the 2025-07-01 list is for another phone" in result.output
+    assert "line 5, person_ids ' / recall_due,welcome_second_visit': person ids and action codes" in result.output
+    assert ws.scalar("select count(*) from raw.calls") == 0
+
+
+def test_a_windows_1251_list_with_commas_and_neutralised_ids_loads(exports):
+    ws = exports
+    ws.invoke("export", "call-list", "--date", "2025-07-02", "--admins", "3", "--calls-per-admin", "3")
+    path = ws.root / "exports" / "call_list_2025-07-02.csv"
+    rows = read_list(path)
+    assert [r["ID персон"] for r in rows if r["ID персон"].startswith("'")] == ["'@H8"]
+    for row in rows:
+        if row["ID персон"] in ("'@H8", "B"):
+            row["Результат"], row["Время звонка"] = "не дозвонились", "10:00"
+    # Russian Excel saves the list as Windows-1251, here with ',' between cells
+    resaved = ws.root / "resaved.csv"
+    with resaved.open("w", encoding="cp1251", newline="", errors="strict") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter=",")
+        writer.writeheader()
+        writer.writerows(rows)
+    # the warehouse's list is rebuilt for another day meanwhile: the rows are checked against the persons' phones
+    ws.invoke("export", "call-list")
+    result = ws.invoke("outcomes", str(resaved))
+    assert "2 calls loaded from 2 called rows" in result.output
+    assert ws.query("select call_id, result from raw.calls order by 1") == [
+        ("CL-20250702-00001-B", "no_answer"), ("CL-20250702-00005-@H8", "no_answer"),
+    ]
 
 
 def test_outcomes_survive_a_reload_of_the_mis_call_export(exports):
@@ -303,3 +423,172 @@ def test_control_share_zero_keeps_the_previous_list(exports):
     assert [r["ID персон"] for r in rows] == ["B", "G", "A", "C,D"]
     assert ws.scalar("select count(*) from marts.call_list_control") == 0
     assert ws.query("select distinct arm from raw.call_assignments") == [("call",)]
+
+# The XLSX an administrator works from
+
+
+def _make_realistic(ws) -> None:
+    """Longer texts, as a clinic has them: a family's reasons, a Brazilian phone, a stray control character."""
+    import duckdb
+
+    with duckdb.connect(str(ws.warehouse)) as con:
+        con.execute("update marts.call_list_candidates set phone_e164 = '+5527990033672', "
+                    "display_name = 'Борисов' || chr(7) || ' Борис Борисович' where person_id = 'B'")
+        con.execute(
+            "update marts.call_list_candidates set reason_ru = 'Приём 2025-01-10 (dentistry), 172 дн. назад; "
+            "нет ни записи, ни звонка после него', reason = 'Visit on 2025-01-10 (dentistry), 172 days ago; "
+            "nothing booked and no call since' where person_id in ('C', 'D')"
+        )
+
+
+def test_xlsx_is_laid_out_for_work_and_print(exports):
+    ws = exports
+    _make_realistic(ws)
+    ws.invoke("export", "call-list", "--format", "xlsx", "--date", "2025-07-03")
+    book = load_workbook(ws.root / "exports" / "call_list_2025-07-03.xlsx")
+    sheet = book.active
+    header = [c.value for c in sheet[1]]
+    col = {name: sheet.cell(row=1, column=i + 1).column_letter for i, name in enumerate(header)}
+    rows = {r[header.index("ID персон")]: dict(zip(header, r)) for r in sheet.iter_rows(min_row=2, values_only=True)}
+    # phones for every country, as text without an apostrophe; the control character is gone
+    assert rows["B"]["Телефон"] == "+55 27 99003-3672"
+    assert rows["A"]["Телефон"] == "8 (912) 000-00-01"
+    assert rows["B"]["Пациент(ы)"] == "Борисов Борис Борисович"
+    # reasons count days to the list date (two days after the as-of date), specialties named by the seed
+    assert rows["C,D"]["Почему"] == (
+        "Царёва Ольга: Приём 2025-01-10 (Стоматология), 174 дн. назад; нет ни записи, ни звонка после него; "
+        "Царёв Миша: Приём 2025-01-10 (Стоматология), 174 дн. назад; нет ни записи, ни звонка после него")
+    assert rows["C,D"]["Направление"] == "Стоматология"
+    # widths fit the content: phones and names whole, the reason wrapped in a wide column, rows high enough
+    width = {name: sheet.column_dimensions[letter].width for name, letter in col.items()}
+    assert width["Телефон"] >= len("8 (912) 000-00-01") + 1
+    assert width["Пациент(ы)"] >= len("Царёва Ольга; Царёв Миша") or sheet.cell(row=2, column=4).alignment.wrap_text
+    assert width["Почему"] == 60
+    reason_row = list(rows).index("C,D") + 2
+    assert sheet.row_dimensions[reason_row].height >= 15 * 4  # ~200 characters in a 60-wide column
+    assert sheet.cell(row=reason_row, column=header.index("Почему") + 1).alignment.wrap_text
+    # internal columns hidden, not removed (outcomes reads them back)
+    assert {name for name, letter in col.items() if sheet.column_dimensions[letter].hidden} == {
+        "ID строки", "ID персон", "Коды задач"}
+    # frozen header, filter, a drop-down of result words, landscape A4 one page wide, header on each page
+    assert sheet.freeze_panes == "A2"
+    assert sheet.auto_filter.ref == f"A1:{col['Комментарий']}5"
+    (validation,) = sheet.data_validations.dataValidation
+    assert validation.formula1 == '"записан,перезвонить,не дозвонились,отказ,неверный номер"'
+    assert str(validation.sqref).startswith(f"{col['Результат']}2:")
+    assert (sheet.page_setup.orientation, sheet.page_setup.fitToWidth, sheet.page_setup.fitToHeight) == ("landscape", 1, 0)
+    assert sheet.page_setup.paperSize == 9  # A4
+    assert sheet.print_title_rows == "$1:$1"
+
+
+def test_an_english_list_is_english_throughout(exports):
+    ws = exports
+    _make_realistic(ws)
+    ws.config("admins: [OP1, OP2]\ncalls_per_admin: 2\nlanguage: en\n")
+    ws.invoke("export", "call-list")
+    rows = read_list(ws.root / "exports" / "call_list_2025-07-01.csv")
+    family = next(r for r in rows if r["Person ids"] == "C,D")
+    assert family["Why"].startswith("Царёва Ольга: Visit on 2025-01-10 (Dentistry), 172 days ago;")
+    assert (family["Action"], family["Specialty"]) == ("Царёва Ольга: recall_due; Царёв Миша: welcome_second_visit", "Dentistry")
+    # in a CSV a '+' phone is kept from running as a formula by an invisible word joiner, not an apostrophe
+    assert next(r for r in rows if r["Person ids"] == "B")["Phone"] == "\u2060+55 27 99003-3672"
+
+
+def test_a_filled_in_list_is_never_overwritten(exports):
+    ws = exports
+    ws.invoke("export", "call-list", "--format", "xlsx")
+    path = ws.root / "exports" / "call_list_2025-07-01.xlsx"
+    ws.invoke("export", "call-list", "--format", "xlsx")  # nothing typed in yet: replaced
+    assert sorted(p.name for p in path.parent.iterdir()) == ["call_list_2025-07-01.xlsx"]
+    book = load_workbook(path)
+    sheet = book.active
+    header = [c.value for c in sheet[1]]
+    sheet.cell(row=2, column=header.index("Результат") + 1, value="Записана")
+    sheet.cell(row=2, column=header.index("Время звонка") + 1, value="10:15")
+    book.save(path)
+    again = ws.invoke("export", "call-list", "--format", "xlsx")
+    assert "call_list_2025-07-01.xlsx already has results typed in: kept it as it is and wrote this list to " \
+           "call_list_2025-07-01_2.xlsx" in again.output
+    assert load_workbook(path).active.cell(row=2, column=header.index("Результат") + 1).value == "Записана"
+    # and the filled-in XLSX loads back through its hidden columns
+    result = ws.invoke("outcomes", str(path))
+    assert "1 calls loaded from 1 called rows; 3 rows not called yet" in result.output
+    assert ws.query("select call_id, strftime(called_at, '%H:%M'), result from raw.calls") == [
+        ("CL-20250701-00001-B", "10:15", "booked")]
+
+
+@pytest.mark.skipif(shutil.which("soffice") is None or shutil.which("pdftoppm") is None,
+                    reason="LibreOffice (soffice) and poppler (pdftoppm, pdfinfo) are needed to render the list")
+def test_the_xlsx_prints_on_one_landscape_page(exports, tmp_path):
+    """Rendered as a person sees it: LibreOffice prints it to PDF, poppler says its pages and makes a PNG
+    (kept in the test's folder, `call_list_2025-07-01-1.png`, to look at)."""
+    ws = exports
+    _make_realistic(ws)
+    ws.invoke("export", "call-list", "--format", "xlsx")
+    source = ws.root / "exports" / "call_list_2025-07-01.xlsx"
+    subprocess.run(
+        ["soffice", "--headless", f"-env:UserInstallation=file://{tmp_path}/lo-profile",
+         "--convert-to", "pdf", "--outdir", str(tmp_path), str(source)],
+        check=True, capture_output=True, timeout=180,
+    )
+    pdf = tmp_path / "call_list_2025-07-01.pdf"
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    assert fields["Pages"].strip() == "1"
+    size = fields["Page size"].split()
+    assert round(float(size[0])) == 842 and round(float(size[2])) == 595  # A4 landscape, in points
+    subprocess.run(["pdftoppm", "-png", "-r", "80", str(pdf), str(tmp_path / "call_list_2025-07-01")], check=True)
+    png = tmp_path / "call_list_2025-07-01-1.png"
+    assert png.stat().st_size > 10_000
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "+55 27 99003-3672" in text and "8 (912) 000-00-01" in text
+    assert "ID строки" not in text  # hidden columns are not printed
+
+
+def test_todays_outcomes_count_after_a_plain_build(ws):
+    """Calls on the as-of day count: the list for 2025-07-01, worked and loaded the same day, shows in
+    call_outcomes after `build --as-of 2025-07-01` (before, only a build as of the next day showed it)."""
+    ws.invoke("load", str(ws.copy_fixture("clinic15")))
+    ws.invoke("build", "--as-of", "2025-07-01")
+    ws.invoke("export", "call-list")
+    path = ws.root / "exports" / "call_list_2025-07-01.csv"
+    first = read_list(path)[0]
+    persons = first["ID персон"].split(",")
+    rows = read_list(path)
+    rows[0]["Результат"], rows[0]["Время звонка"] = "записана", "11:20"
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]), delimiter=";")
+        writer.writeheader()
+        writer.writerows(rows)
+    ws.invoke("outcomes", str(path))
+    ws.invoke("build", "--as-of", "2025-07-01")
+    assert ws.query(
+        "select week_start, sum(attempts), sum(booked) from marts.call_outcomes group by week_start"
+    ) == [(__import__("datetime").date(2025, 6, 30), len(persons), len(persons))]
+
+
+def test_build_progress_counts_nodes_of_the_total(exports):
+    """The build's progress says how many nodes of how many are done (dbt's own node count)."""
+    from patientbase.build import build_call_list
+    from patientbase.config import load_config
+
+    seen = []
+    build_call_list(load_config(), None, ["OP1"], 2, progress=lambda text, done=None, total=None: seen.append((done, total, text)))
+    total = seen[-1][1]
+    assert total and [done for done, _, _ in seen] == list(range(1, total + 1))
+    assert {t for _, t, _ in seen} == {total}
+    assert seen[-1][2].startswith(f"dbt build: {total} of {total} nodes done, last ")
+
+
+def test_progress_bar_shows_done_of_total(monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from patientbase import cli
+
+    out = io.StringIO()
+    monkeypatch.setattr(cli, "err_console", Console(file=out, force_terminal=True, width=100))
+    with cli.progress("Building") as say:
+        say("dbt build: 3 of 7 nodes done, last call_list", 3, 7)
+    assert "3/7" in out.getvalue() and "dbt build: 3 of 7 nodes done" in out.getvalue()

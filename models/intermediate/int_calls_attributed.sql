@@ -1,6 +1,7 @@
 {#-
-  One row per call made before the as-of date (stg_mis__calls, incl. results loaded back from call
-  lists), resolved to its person, with what came of it.
+  One row per call made up to and including the as-of date (stg_mis__calls, incl. results loaded
+  back from call lists), resolved to its person, with what came of it. The as-of day's own calls
+  count: outcomes loaded from today's list show after a plain `build`.
 
   Outcome, last touch: a completed visit belongs to the person's latest call before it, if that call
   was at most `call_outcome_days` (30) days earlier. So a visit after two attempts counts once, for the
@@ -59,7 +60,7 @@ calls_as_of as (
     cross join as_of
     left join persons
         on calls.patient_id = persons.patient_id
-    where calls.called_date < as_of.as_of_date
+    where calls.called_date <= as_of.as_of_date
 
 ),
 

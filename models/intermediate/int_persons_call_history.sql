@@ -1,5 +1,5 @@
 {#-
-  One row per person with at least one call before the as-of date: when they were last called, by
+  One row per person with at least one call up to and including the as-of date: when they were last called, by
   whom, with what result, and when they last refused. Feeds the action rules (no_next_step: "no call
   since the visit"; vip_curator: "no contact") and the call list's exclusions.
 -#}
