@@ -353,10 +353,15 @@ def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping, accept_shr
     if use_demo:
         if paths:
             raise ConfigError("Give either --demo or export PATHS, not both.")
-        demo_dir = cfg.state_path / "demo"
-        counts, seconds = _write_demo(patients, seed, str(demo_dir), None)
+        # written to a private folder first: a second `run --demo` started meanwhile must not rewrite the
+        # files this run loads (it waits for the lock, then fails); kept as <state_dir>/demo afterwards
+        import tempfile
+
+        cfg.state_path.mkdir(parents=True, exist_ok=True)
+        private_demo = Path(tempfile.mkdtemp(prefix=".demo-", dir=cfg.state_path))
+        counts, seconds = _write_demo(patients, seed, str(private_demo), None)
         click.echo(f"Demo clinic: {counts['patients']:,} patients, {counts['visits']:,} visits ({seconds:.1f} s).")
-        paths = (str(demo_dir),)
+        paths = (str(private_demo),)
     elif not paths:
         inbox = Path(cfg.input_dir)
         if not inbox.is_dir():
@@ -368,13 +373,26 @@ def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping, accept_shr
     from .warehouse import publishing
 
     on_duckdb = engine_of(cfg) == "duckdb"
-    with publishing(cfg) as staged:
-        _load(staged, paths, None if use_demo else mapping, accept_shrink=accept_shrink)
-        _build(staged, as_of)
-        if on_duckdb:
-            _predict(staged)  # predict reads and writes the DuckDB warehouse (engines: not yet)
-            _check(staged)  # an error-severity failure blocks publishing, like a failed dbt test
-            _record_call_assignments(staged)  # the day's arms, published with the rest or not at all
+    try:
+        with publishing(cfg) as staged:
+            _load(staged, paths, None if use_demo else mapping, accept_shrink=accept_shrink)
+            _build(staged, as_of)
+            if on_duckdb:
+                _predict(staged)  # predict reads and writes the DuckDB warehouse (engines: not yet)
+                _check(staged)  # an error-severity failure blocks publishing, like a failed dbt test
+                _record_call_assignments(staged)  # the day's arms, published with the rest or not at all
+    except BaseException:
+        if use_demo:
+            import shutil
+
+            shutil.rmtree(paths[0], ignore_errors=True)
+        raise
+    if use_demo:  # the files just published are the demo's exports a user can look at
+        import shutil
+
+        demo_dir = cfg.state_path / "demo"
+        shutil.rmtree(demo_dir, ignore_errors=True)
+        Path(paths[0]).rename(demo_dir)
     if not on_duckdb:
         click.echo(f"Published to {describe(cfg)}.")
         click.echo(click.style(

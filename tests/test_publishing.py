@@ -97,3 +97,18 @@ def test_readers_keep_a_complete_warehouse_while_a_build_publishes(published):
 def marts_snapshot_as_of(path: Path):
     with duckdb.connect(str(path), read_only=True) as con:
         return con.execute("select max(as_of_date) from marts.dim_patients").fetchone()[0]
+
+
+def test_run_demo_never_rewrites_the_files_another_run_is_loading(ws):
+    """`run --demo` writes its exports to a private folder: a second demo run started while the first holds
+    the lock fails on the lock and leaves the first run's files (here a stand-in) as they were."""
+    from patientbase.warehouse import RunLock
+
+    demo = ws.root / ".patientbase" / "demo"
+    demo.mkdir(parents=True)
+    (demo / "patients.csv").write_text("the first run's file\n", encoding="utf-8")
+    with RunLock(ws.warehouse):
+        result = ws.invoke("run", "--demo", "--patients", "50", expect=1)
+    assert "Another patientbase command is already writing" in result.output
+    assert (demo / "patients.csv").read_text(encoding="utf-8") == "the first run's file\n"
+    assert not list((ws.root / ".patientbase").glob(".demo-*"))  # the private copy is gone
