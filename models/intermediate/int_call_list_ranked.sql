@@ -21,6 +21,9 @@
   - for the control arm: would_have_been_listed, true when it ranks better than the last phone that
     made the list (every control when the list is not full): the control group the uplift compares.
 -#}
+{#- equal expected values (a clinic without payment data has none): the likelier to come, then the more
+    recent visitor, before the person id -#}
+{%- set tie_break = "coalesce(conversion_rate, 0) desc, coalesce(last_visit_date, cast('1900-01-01' as date)) desc" -%}
 {%- set capacity = patient_base.daily_call_capacity() -%}
 {%- set list_date = var('call_list_date', none) -%}
 
@@ -151,7 +154,7 @@ quota_counted as (
         *,
         sum(case when arm = 'call' then 1 else 0 end) over (
             partition by action_code
-            order by priority, learned_expected_value desc, person_id
+            order by priority, learned_expected_value desc, {{ tie_break }}, person_id
             rows between unbounded preceding and current row
         ) - case when arm = 'call' then 1 else 0 end as call_arm_before
     from armed
@@ -169,6 +172,7 @@ ranked as (
                 case when is_uplift_about_zero then 1 else 0 end,
                 priority,
                 learned_expected_value desc,
+                {{ tie_break }},
                 person_id
         ) as person_rank
     from quota_counted
