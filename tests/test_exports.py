@@ -49,6 +49,9 @@ def make_warehouse(path: Path) -> None:
             create_empty(con, table)
         con.execute("create schema intermediate; create schema marts")
         con.execute("create table intermediate.int_as_of_date as select date '2025-07-01' as as_of_date")
+        # no call list has been measured yet (int_call_list_ranked reads the learned uplift)
+        con.execute("create table intermediate.int_action_uplift (action_code varchar, uplift decimal(18,4), "
+                    "uplift_high decimal(18,4), is_learned boolean, is_uplift_about_zero boolean)")
         con.execute(
             """
             create table marts.call_list_candidates (
