@@ -77,6 +77,8 @@ def make_warehouse(path: Path) -> None:
                  f"почему {person}", f"offer {person}", priority, value, last_call, operator, exclusion,
                  exclusion, exclusion, last_call],
             )
+        # the person's likelihood to come, the call list's tie-break after the expected value (as built)
+        con.execute("alter table marts.call_list_candidates add column conversion_rate decimal(18,4)")
 
 
 @pytest.fixture
@@ -379,8 +381,9 @@ def test_segment_files_are_formula_safe_and_excel_readable(ws):
 #
 # Arm draws = first 4 hex digits of md5('person|action|') / 65536 (trigger dates are empty here),
 # worked out with Python's hashlib: A 0.9553, B 0.2035, C 0.2973, D 0.4529, F 0.3445, G 0.9058,
-# H 0.6795. With a control share of 0.3, B and C are controls. On 2025-07-01 the eligible rank
-# B1 A2 C3 D4 G5 H6; the call arm's phones A, C+D (D alone: C is held out), G, H fill the 4 rows, so
+# @H8 0.3994 (the fixture's neutralised id). With a control share of 0.3, B and C are controls. On
+# 2025-07-01 the eligible rank B1 A2 C3 D4 G5 @H8 6; the call arm's phones A, C+D (D alone: C is held
+# out), G, @H8 fill the 4 rows, so
 # the list is full at rank 6 and both controls would have been listed.
 
 
@@ -392,17 +395,17 @@ def assignments(ws):
 
 def test_control_group_is_held_out_recorded_and_stable(exports):
     ws = exports
-    ws.config("admins: [OP1, OP2]\ncalls_per_admin: 2\nvars: {call_control_share: 0.3}\n")
+    ws.config("admins: [OP1, OP2]\ncalls_per_admin: 2\ncall_list_days_ahead: 30\nvars: {call_control_share: 0.3}\n")
     result = ws.invoke("export", "call-list")
     assert "Call list for 2025-07-01: 4 calls (4 patients) of 4 slots" in result.output
     assert "Call assignments recorded: 6 new" in result.output
     rows = read_list(ws.root / "exports" / "call_list_2025-07-01.csv")
-    assert sorted(r["ID персон"] for r in rows) == ["A", "D", "G", "H"]  # controls B and C are never listed
+    assert sorted(r["ID персон"] for r in rows) == ["'@H8", "A", "D", "G"]  # controls B and C are never listed
     assert ws.query("select person_id, arm from marts.call_list_control order by 1") == [("B", "control"), ("C", "control")]
-    assert assignments(ws) == [
-        ("A", "call", "2025-07-01", "OP2"), ("B", "control", "2025-07-01", None),
-        ("C", "control", "2025-07-01", None), ("D", "call", "2025-07-01", "OP1"),
-        ("G", "call", "2025-07-01", "OP2"), ("H", "call", "2025-07-01", "OP1"),
+    assert assignments(ws) == [  # ordered by id: '@' sorts before letters
+        ("@H8", "call", "2025-07-01", "OP1"), ("A", "call", "2025-07-01", "OP2"),
+        ("B", "control", "2025-07-01", None), ("C", "control", "2025-07-01", None),
+        ("D", "call", "2025-07-01", "OP1"), ("G", "call", "2025-07-01", "OP2"),
     ]
     # a re-export of the same day records nothing new
     assert "Call assignments recorded: 0 new" in ws.invoke("export", "call-list").output
@@ -412,9 +415,9 @@ def test_control_group_is_held_out_recorded_and_stable(exports):
     assert ("F", "call", "2025-07-20", "OP1") in assignments(ws)
     assert ws.query("select person_id, arm from intermediate.int_call_list_ranked where arm = 'control' order by 1") == [
         ("B", "control"), ("C", "control")]
-    # a replay of an earlier day never rewrites history
-    result = ws.invoke("export", "call-list", "--date", "2025-06-30")
-    assert "not recorded: the list of 2025-06-30 is before the latest recorded list (2025-07-20)" in result.output
+    # a list for a day before the warehouse's as-of date is refused, so history is never rewritten
+    result = ws.invoke("export", "call-list", "--date", "2025-06-30", expect=2)
+    assert "is before the warehouse's as-of date 2025-07-01" in result.output
     assert len(assignments(ws)) == 7
 
 
