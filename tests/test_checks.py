@@ -226,7 +226,7 @@ def test_call_list_candidates_keep_the_deceased_off_the_list(copy15, reason, exp
 def test_nobody_on_the_day_s_list_who_may_not_be_called(copy15, listed, expect):
     # marts.call_list is one row per phone; every person in person_ids is checked (P14 opted out)
     execute(copy15, f"create or replace table marts.call_list as select '{listed}' as person_ids")
-    result = copy15.invoke("check", expect=expect)
+    result = copy15.invoke("check", "--verbose", expect=expect)
     row = outcomes(result.output)[("marts.call_list", "nobody to call has opted out, died or lacks a valid phone")]
     assert row[:2] == ("1", "FAIL") if expect else row[:2] == ("0", "pass")
 
