@@ -40,7 +40,7 @@ class BGNBD:
         return a1 + a2 + np.logaddexp(a3, a4)
 
     @classmethod
-    def fit(cls, x, t_x, T) -> "BGNBD":
+    def fit(cls, x, t_x, T) -> BGNBD:
         """Maximum likelihood over log-parameters (Nelder-Mead then L-BFGS polish). Raises ValueError when
         the data cannot identify the model (no repeat transactions at all)."""
         x, t_x, T = (np.asarray(v, dtype=float) for v in (x, t_x, T))
@@ -101,7 +101,7 @@ class GammaGamma:
     v: float
 
     @classmethod
-    def fit(cls, frequency, mean_value) -> "GammaGamma":
+    def fit(cls, frequency, mean_value) -> GammaGamma:
         """Fit on persons with at least one transaction and a positive mean value."""
         x = np.asarray(frequency, dtype=float)
         m = np.asarray(mean_value, dtype=float)

@@ -37,9 +37,10 @@ import os
 import shutil
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import click
 import duckdb
@@ -157,7 +158,7 @@ class Settings:
     today: dt.date
 
     @classmethod
-    def from_config(cls, overrides: dict | None, today: dt.date | None = None) -> "Settings":
+    def from_config(cls, overrides: dict | None, today: dt.date | None = None) -> Settings:
         overrides = dict(overrides or {})
         unknown = sorted(set(overrides) - set(DEFAULT_SETTINGS))
         if unknown:

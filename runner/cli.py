@@ -136,9 +136,10 @@ def demo(patients, seed, out_dir, today, fmt):
 
 
 def _write_demo(patients: int, seed: int, out_dir: str, today: str | None):
+    import datetime as dt
+
     from .build import parse_date
     from .demo import DEMO_TODAY, generate
-    import datetime as dt
 
     day = dt.date.fromisoformat(parse_date(today, "--today")) if today else DEMO_TODAY
     start = time.perf_counter()
@@ -295,7 +296,8 @@ def predict(cfg: Config):
 
 
 def _predict(cfg: Config):
-    from .predict import predict as run_predict, summary_lines
+    from .predict import predict as run_predict
+    from .predict import summary_lines
 
     with progress("Predicting returns") as say:
         result = run_predict(cfg, progress=say)

@@ -27,18 +27,28 @@ import datetime as dt
 import hashlib
 import tempfile
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import duckdb
 import pandas as pd
 
 from .errors import PatientbaseError
-from .mapping import FileFormat, Mapping, TableMapping, canonical, mapping_fingerprint, matches, xlsx_format, xlsx_to_csv
-from .reader import LINE_COLUMN, ReadFile, read_parquet, read_text_file
+from .mapping import (
+    FileFormat,
+    Mapping,
+    TableMapping,
+    canonical,
+    mapping_fingerprint,
+    matches,
+    xlsx_format,
+    xlsx_to_csv,
+)
 from .phones import normalise_many
+from .reader import LINE_COLUMN, ReadFile, read_parquet, read_text_file
 from .schema import LOADER_COLUMNS, PHONE_COLUMNS, SQL_TYPES, TABLES, Column, Table
+
 
 @dataclass
 class FileResult:

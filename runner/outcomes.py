@@ -128,7 +128,7 @@ def read_result(text: str, list_date: dt.date | None) -> tuple[str | None, dt.da
     else); the rest may say when to call back: завтра/tomorrow, послезавтра, 05.07, 2025-07-05.
     """
     words = normalise_words(text)
-    for phrase, result in _PHRASES:
+    for phrase, result in _PHRASES:  # noqa: B007 - the matching phrase's result is used after the loop
         if words == phrase or words.startswith(phrase + " "):
             break
     else:
@@ -295,7 +295,7 @@ def read_outcomes(con, name: str, rows, region: str = "RU"):
     for line, row in called:
         before = len(problems)
 
-        def refuse(column: str, reason: str, value: str | None = None) -> None:
+        def refuse(column: str, reason: str, value: str | None = None, line=line, row=row) -> None:
             problems.append(Problem(line, column, row.get(column, "") if value is None else value, reason))
 
         row_id = row["list_row_id"]

@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -125,7 +124,7 @@ class HazardModel:
     def __init__(self, step: int):
         self.step = step
 
-    def fit(self, train: pd.DataFrame) -> "HazardModel":
+    def fit(self, train: pd.DataFrame) -> HazardModel:
         from sklearn.ensemble import HistGradientBoostingClassifier
 
         y = train["returned_in_step"].astype(bool).to_numpy()
@@ -170,7 +169,7 @@ class HazardModel:
 class BGNBDModel:
     name = "bg_nbd"
 
-    def fit(self, at_cutoff: pd.DataFrame) -> "BGNBDModel":
+    def fit(self, at_cutoff: pd.DataFrame) -> BGNBDModel:
         from .bgnbd import BGNBD, GammaGamma
 
         if len(at_cutoff) > 50_000:  # the parameters of a few fitted numbers: a fixed sample is plenty
@@ -219,7 +218,7 @@ class RFMRules:
 
         return quintile(-X["recency_days"]) + quintile(X["frequency"]) + quintile(X["revenue_total"])
 
-    def fit(self, train: pd.DataFrame) -> "RFMRules":
+    def fit(self, train: pd.DataFrame) -> RFMRules:
         s = self.scores(train)
         full = train["is_horizon_observed"].astype(bool)
         if full.sum() >= 200:

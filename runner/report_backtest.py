@@ -72,7 +72,7 @@ def backtest_chart(con, lang: str = "en"):
     sentence as its reading aid; None before predict has run."""
     import plotly.graph_objects as go
 
-    from .report import REPEAT, PRIMARY, Chart
+    from .report import PRIMARY, REPEAT, Chart
 
     figures = backtest_figures(con)
     if figures is None:

@@ -52,7 +52,7 @@ class RunLock:
         self.path = warehouse.with_name(warehouse.name + ".lock")
         self._fh = None
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fh = self.path.open("a+")
         try:

@@ -9,7 +9,6 @@ from pathlib import Path
 import duckdb
 import pytest
 from click.testing import CliRunner
-
 from patientbase.cli import cli
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -14,7 +14,6 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-
 from conftest import workspace_at
 
 D = Decimal
@@ -168,7 +167,7 @@ def test_call_list_candidates_and_exclusions(actions):
     )
     assert {r[0]: r[3] for r in rows} == EXPECTED_EXCLUSIONS
     # eligible rows are exactly the calls; the three "cannot be called" reasons are exactly the non-calls
-    for person, action, channel, exclusion, base in rows:
+    for person, _action, channel, exclusion, _base in rows:
         assert (exclusion is None) <= (channel == "call"), person
         assert (channel != "call") == (exclusion in ("no_valid_phone", "calls_not_allowed", "deceased")), person
     by_person = {r[0]: r[1:] for r in rows}

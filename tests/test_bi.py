@@ -13,7 +13,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from conftest import workspace_at
 
 
@@ -89,7 +88,6 @@ def test_parquet_export_before_build_says_what_to_do(ws):
 
 def test_dbt_docs_generate_shows_what_feeds_each_exposure(copy15, tmp_path, monkeypatch):
     from dbt.cli.main import dbtRunner
-
     from patientbase.build import _release_warehouse, project_dir
 
     monkeypatch.setenv("PATIENTBASE_WAREHOUSE", str(copy15.warehouse))

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from conftest import workspace_at
 
 ALL_PASS = "0 failed with severity error, 0 with warn"

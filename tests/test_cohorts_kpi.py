@@ -64,7 +64,6 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-
 from conftest import workspace_at
 
 D = Decimal
@@ -122,7 +121,7 @@ def test_cohort_grid_is_complete_up_to_the_last_observed_month(clinic15):
     expected_last = {"2023-09": 21, "2024-06": 12, "2024-07": 11, "2024-08": 10, "2024-09": 9,
                      "2024-11": 7, "2025-02": 4, "2025-04": 2, "2025-05": 1, "2025-06": 0}
     assert {r[0].isoformat()[:7]: r[3] for r in rows} == expected_last
-    for cohort, count, first, last, last_month, complete in rows:
+    for _cohort, count, first, last, last_month, complete in rows:
         assert (count, first) == (last + 1, 0)
         assert last_month == dt.date(2025, 6, 1)
         assert complete is True

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from patientbase.demo import DEMO_TODAY, TABLE_COLUMNS, generate
 
 TODAY = DEMO_TODAY

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from conftest import workspace_at
 
 ROOT = Path(__file__).resolve().parent.parent

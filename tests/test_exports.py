@@ -26,7 +26,6 @@ from pathlib import Path
 import duckdb
 import pytest
 from openpyxl import load_workbook
-
 from patientbase.load import TABLES, create_empty, ensure_raw_schema
 
 CANDIDATES = [
@@ -97,7 +96,7 @@ def test_call_list_ranks_caps_groups_families_and_keeps_the_last_caller(exports)
     ws = exports
     result = ws.invoke("export", "call-list")
     path = ws.root / "exports" / "call_list_2025-07-01.csv"
-    assert f"Call list for 2025-07-01: 4 calls (5 patients) of 4 slots" in result.output
+    assert "Call list for 2025-07-01: 4 calls (5 patients) of 4 slots" in result.output
     assert path.read_bytes().startswith(b"\xef\xbb\xbf")  # UTF-8 BOM for Excel
     rows = read_list(path)
     assert [(r["Администратор"], r["№"], r["ID персон"]) for r in rows] == [
@@ -589,9 +588,8 @@ def test_build_progress_counts_nodes_of_the_total(exports):
 def test_progress_bar_shows_done_of_total(monkeypatch):
     import io
 
-    from rich.console import Console
-
     from patientbase import cli
+    from rich.console import Console
 
     out = io.StringIO()
     monkeypatch.setattr(cli, "err_console", Console(file=out, force_terminal=True, width=100))

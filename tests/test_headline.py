@@ -9,7 +9,6 @@ import datetime as dt
 from decimal import Decimal as D
 
 
-
 def test_kpi_headline_figures_worked_out_by_hand(clinic15):
     """The report's and the summary's headline figures, each defined once in marts.kpi_headline.
 

@@ -16,7 +16,6 @@ from collections import Counter
 from pathlib import Path
 
 import duckdb
-
 from patientbase.load import load
 from patientbase.mapping import load_mapping
 from patientbase.schema import TABLES

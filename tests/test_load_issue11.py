@@ -129,7 +129,7 @@ def test_1_a_value_may_span_at_most_max_record_lines(ws):
 
 
 def test_2_a_header_that_reads_as_garbage_names_the_encoding_key(ws):
-    body = "visit_id,patient_id,scheduled_at,status,Врач\n".encode("utf-8")
+    body = "visit_id,patient_id,scheduled_at,status,Врач\n".encode()
     (ws.root / "cp.yml").write_text("defaults:\n  encoding: cp1251\n", encoding="utf-8")
     result = ws.invoke("load", str(exports(ws, body)), "--mapping", "cp.yml", expect=1)
     assert "visits.csv, line 1: the header reads as garbage in cp1251" in result.output

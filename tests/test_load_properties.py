@@ -11,7 +11,6 @@ from pathlib import Path
 import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from patientbase.load import load
 from patientbase.mapping import load_mapping
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-import duckdb
 import pytest
-
 from conftest import workspace_at
 
 TABLE_COLUMNS = {

@@ -12,7 +12,6 @@ from decimal import Decimal as D
 
 import numpy as np
 import pytest
-
 from conftest import workspace_at
 from patientbase.bgnbd import BGNBD, GammaGamma
 from patientbase.predict import deciles

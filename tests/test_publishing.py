@@ -11,8 +11,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
-from patientbase.config import load_config
 from patientbase.warehouse import RunLock
 
 

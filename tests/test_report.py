@@ -33,7 +33,6 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
 from conftest import workspace_at
 
 ARTIFACTS = Path(__file__).parent / "artifacts"

@@ -69,7 +69,6 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-
 from conftest import Workspace
 
 AS_OF = "2025-07-01"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-
 from conftest import workspace_at
 
 
@@ -69,7 +68,6 @@ def test_run_demo_merges_duplicate_cards_and_keeps_every_card(demo_run):
 def test_dbt_build_by_hand_uses_the_same_warehouse(demo_run, monkeypatch):
     """README: after demo + load, `dbt build --profiles-dir .` from the project root passes."""
     from dbt.cli.main import dbtRunner
-
     from patientbase.build import _release_warehouse, project_dir
 
     ws, _ = demo_run

@@ -12,7 +12,6 @@ time; the demo's seed is fixed, so the test is deterministic).
 from __future__ import annotations
 
 import pytest
-
 from conftest import workspace_at
 from patientbase.demo import DEMO_ZERO_EFFECT_ACTION
 
