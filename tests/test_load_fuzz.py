@@ -39,7 +39,8 @@ KINDS = {
     "odd_opt_out": "loaded",       # patients only: read as TRUE
 }
 DATE_COLUMN = {"patients": "birth_date", "visits": "scheduled_at", "visit_services": None, "payments": "paid_at",
-               "treatment_plans": "created_at", "calls": "called_at", "marketing_spend": "month"}
+               "treatment_plans": "created_at", "calls": "called_at", "call_assignments": "list_date",
+               "marketing_spend": "month"}
 ODD_FLAGS = ["+", "x", "on", "Y!", "v", "✓", "да!", "yes please", "1.0", "ja"]
 
 
@@ -56,13 +57,16 @@ def good_row(table: str, i: int, rnd: random.Random) -> dict[str, str]:
         "treatment_plans": {"plan_id": f"T{i}", "patient_id": f"P{i}", "created_at": ts, "status": "proposed",
                             "specialty": name},
         "calls": {"call_id": f"C{i}", "patient_id": f"P{i}", "called_at": ts, "result": "booked", "comment": name},
+        "call_assignments": {"list_date": "2025-07-01", "patient_id": f"P{i}", "action_code": "recall_due",
+                             "arm": rnd.choice(["call", "control"]), "operator_id": name},
         "marketing_spend": {"month": "2025-01-01", "channel": f"ch{i} {name}", "amount": "5"},
     }[table]
 
 
 def text_column(table: str) -> str:
     return {"patients": "last_name", "visits": "doctor_id", "visit_services": "service_name", "payments": "method",
-            "treatment_plans": "specialty", "calls": "comment", "marketing_spend": "channel"}[table]
+            "treatment_plans": "specialty", "calls": "comment", "call_assignments": "operator_id",
+            "marketing_spend": "channel"}[table]
 
 
 def csv_line(values: list[str]) -> str:
@@ -132,8 +136,9 @@ def build_file(table: str, rnd: random.Random):
             elif kind == "cp1251_line":
                 values[text_at] = f"Щукин Ёж {i}"  # unique: marketing_spend's text column is in its key
                 encoded = csv_line(values).encode("cp1251")
-            elif kind == "padded_id":
-                values[0] = f"  {values[0]} "
+            elif kind == "padded_id":  # the table's first id column (marketing_spend has none: its month)
+                id_at = next((n for n, c in enumerate(columns) if c.endswith("_id")), 0)
+                values[id_at] = f"  {values[id_at]} "
             elif kind == "odd_opt_out":
                 values[columns.index("do_not_call")] = rnd.choice(ODD_FLAGS)
             if encoded is None:
@@ -196,7 +201,7 @@ def test_11_fuzz_ten_thousand_malformed_lines_in_every_table():
     tried = Counter()
     for seed in (20261201, 7, 11):
         tried += run_fuzz(seed)
-    assert sum(tried.values()) == 3 * 7 * MALFORMED_PER_TABLE  # 31,500 malformed lines
+    assert sum(tried.values()) == 3 * len(TABLES) * MALFORMED_PER_TABLE  # 36,000 malformed lines over 8 tables
     assert set(tried) == set(KINDS)
     assert min(tried.values()) >= 300  # every kind many times over
     print("fuzz kinds tried:", dict(sorted(tried.items())))
