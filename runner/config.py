@@ -68,6 +68,9 @@ class Config:
     # Bounds of the data-quality checks, e.g. max_amount: 5000000 (keys: runner/checks.py DEFAULT_SETTINGS).
     checks: dict = field(default_factory=dict)
     source: Path | None = None  # the file this config was read from, if any
+    # set by warehouse.publishing() on the Config it yields: the command reads and writes the version being
+    # built (the private copy of the DuckDB file; `__next` schemas on PostgreSQL; the a/b version on Spark)
+    building: bool = False
 
     @property
     def warehouse_path(self) -> Path:
@@ -101,7 +104,7 @@ def load_config(path: str | os.PathLike | None = None, warehouse: str | None = N
             raise ConfigError(f"{cfg_path} is not valid YAML: {exc}") from None
         if not isinstance(values, dict):
             raise ConfigError(f"{cfg_path} must be a mapping of keys to values, got {type(values).__name__}.")
-    known = {f.name for f in fields(Config)} - {"source"}
+    known = {f.name for f in fields(Config)} - {"source", "building"}
     unknown = sorted(set(values) - known)
     if unknown:
         raise ConfigError(

@@ -112,7 +112,7 @@ def publishing(cfg: Config):
             if Path(f"{live}.wal").exists():  # an unclean shutdown: carry the log so DuckDB replays it
                 shutil.copyfile(f"{live}.wal", f"{staging}.wal")
         try:
-            staged = dataclasses.replace(cfg, warehouse=str(staging))
+            staged = dataclasses.replace(cfg, warehouse=str(staging), building=True)
             with engine_publishing(staged):  # PostgreSQL/Spark: a new version, published on success
                 yield staged
         except PatientbaseError as exc:

@@ -1,0 +1,324 @@
+"""The runner's one way to run SQL against the warehouse, whatever the engine (`engine:` in patientbase.yml).
+
+`open_warehouse(cfg)` gives a `Warehouse` over DuckDB (the file), PostgreSQL (psycopg2) or Spark (the
+in-process SparkSession dbt-spark also uses). Commands write their SQL once, portably, naming the
+published schemas as readers know them (`marts.call_list`, `raw.visits`, `intermediate.int_as_of_date`);
+the layer points those names at the version the command must see:
+
+* outside a writing command: the published version (`marts`);
+* inside `warehouse.publishing()` (the Config it yields has `building=True`): the version being built,
+  not yet published (`marts__next` on PostgreSQL, `marts__a`/`marts__b` on Spark; DuckDB's private copy
+  of the file is already the version being built, so names stay as they are).
+
+Parameters are written `?` on every engine; a quoted identifier goes through `quote()` (Spark quotes
+with backticks). Results come back the way DuckDB gives them: `rows()` as
+tuples (dates as `datetime.date`, money as `Decimal`), `frame()` as a pandas DataFrame with DATE and
+TIMESTAMP columns as datetime64 and DECIMAL columns as float64.
+
+What stays engine-specific lives here and in runner/engine.py; the SQL of the commands does not branch
+on the engine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+import io
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pandas as pd
+
+from .config import Config
+from .engine import engine_of
+
+#: The schemas a command reads or writes; each is versioned by the engine's safe publishing.
+SCHEMAS = ("raw", "staging", "intermediate", "marts", "predictions")
+_QUALIFIED = re.compile(r"(?<![\w.\"'])(" + "|".join(SCHEMAS) + r")\.(?=[A-Za-z_\"`])")
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class Warehouse:
+    """An open connection to the warehouse of one Config (see the module docstring)."""
+
+    engine: str = "duckdb"
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self.building = bool(getattr(cfg, "building", False))
+
+    # -- names ---------------------------------------------------------------------------------------
+
+    def schema(self, name: str) -> str:
+        """The physical schema behind a published schema name for the version this command sees."""
+        return name
+
+    def sql(self, text: str) -> str:
+        """`text` with every `schema.` of SCHEMAS pointed at this version's physical schema."""
+        return _QUALIFIED.sub(lambda m: self.schema(m.group(1)) + ".", text)
+
+    def relation(self, schema: str, table: str) -> str:
+        return f"{self.schema(schema)}.{table}"
+
+    def quote(self, name: str) -> str:
+        """An identifier quoted for this engine (backticks on Spark, double quotes elsewhere)."""
+        return _quote(name)
+
+    # -- reading -------------------------------------------------------------------------------------
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return self._fetch(self.sql(sql), list(params))[1]
+
+    def records(self, sql: str, params: Sequence[Any] = ()) -> list[dict]:
+        columns, rows = self._fetch(self.sql(sql), list(params))
+        return [dict(zip(columns, row)) for row in rows]
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = self.rows(sql, params)
+        return rows[0][0] if rows else None
+
+    def frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        columns, rows = self._fetch(self.sql(sql), list(params))
+        return _typed_frame(columns, rows)
+
+    def columns(self, schema: str) -> dict[str, list[str]]:
+        """Table -> its columns in order, for every table and view of a published schema."""
+        out: dict[str, list[str]] = {}
+        for table, column in self._catalog(self.schema(schema)):
+            out.setdefault(table, []).append(column)
+        return out
+
+    def table_exists(self, schema: str, table: str) -> bool:
+        return table in self.columns(schema)
+
+    # -- writing -------------------------------------------------------------------------------------
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self._execute(self.sql(sql), list(params))
+
+    def write_frame(self, frame: pd.DataFrame, schema: str, table: str, types: dict[str, str]) -> None:
+        """Replace `schema.table` of this version by `frame`; `types` maps each column to a portable SQL
+        type (varchar, integer, bigint, double, date, timestamp, boolean, decimal(p,s))."""
+        raise NotImplementedError
+
+    # -- engine hooks ----------------------------------------------------------------------------------
+
+    def _fetch(self, sql: str, params: list) -> tuple[list[str], list[tuple]]:
+        raise NotImplementedError
+
+    def _execute(self, sql: str, params: list) -> None:
+        raise NotImplementedError
+
+    def _catalog(self, schema: str) -> list[tuple[str, str]]:
+        return self._fetch(
+            "select table_name, column_name from information_schema.columns where table_schema = ? "
+            "order by table_name, ordinal_position", [schema])[1]
+
+    def close(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------------------------------------
+# DuckDB
+
+
+class DuckDBWarehouse(Warehouse):
+    engine = "duckdb"
+
+    def __init__(self, cfg: Config, con):
+        super().__init__(cfg)
+        self.con = con
+
+    def _fetch(self, sql, params):
+        cursor = self.con.execute(sql, params)
+        columns = [d[0] for d in cursor.description] if cursor.description else []
+        return columns, cursor.fetchall()
+
+    def _execute(self, sql, params):
+        self.con.execute(sql, params)
+
+    def frame(self, sql, params=()):  # DuckDB's own conversion is the reference (and the fastest)
+        return self.con.execute(self.sql(sql), list(params)).df()
+
+    def write_frame(self, frame, schema, table, types):
+        name = f"_frame_{table}"
+        self.con.register(name, frame)
+        try:
+            select = ", ".join(f"cast({_quote(c)} as {types[c]}) as {_quote(c)}" for c in frame.columns)
+            self.con.execute(f"create schema if not exists {self.schema(schema)}")
+            self.con.execute(f"create or replace table {self.relation(schema, table)} as select {select} from {name}")
+        finally:
+            self.con.unregister(name)
+
+
+# ---------------------------------------------------------------------------------------------------
+# PostgreSQL
+
+
+class PostgresWarehouse(Warehouse):
+    engine = "postgres"
+
+    def __init__(self, cfg: Config, con):
+        super().__init__(cfg)
+        self.con = con
+
+    def schema(self, name):
+        return f"{name}__next" if self.building and self._has(f"{name}__next") else name
+
+    def _has(self, schema: str) -> bool:
+        if not hasattr(self, "_schemas"):
+            with self.con.cursor() as cur:
+                cur.execute("select nspname from pg_namespace")
+                self._schemas = {r[0] for r in cur.fetchall()}
+        return schema in self._schemas
+
+    @staticmethod
+    def _paramstyle(sql: str, params: list) -> str:
+        return sql.replace("%", "%%").replace("?", "%s") if params else sql
+
+    def _fetch(self, sql, params):
+        with self.con.cursor() as cur:
+            cur.execute(self._paramstyle(sql, params), params or None)
+            columns = [d[0] for d in cur.description] if cur.description else []
+            rows = cur.fetchall() if cur.description else []
+        self.con.commit()
+        return columns, rows
+
+    def _execute(self, sql, params):
+        with self.con.cursor() as cur:
+            cur.execute(self._paramstyle(sql, params), params or None)
+        self.con.commit()
+
+    def write_frame(self, frame, schema, table, types):
+        physical = self._writable_schema(schema)
+        target = f"{physical}.{_quote(table)}"
+        columns = ", ".join(f"{_quote(c)} {_pg_type(types[c])}" for c in frame.columns)
+        buffer = io.StringIO()
+        frame.to_csv(buffer, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S")
+        buffer.seek(0)
+        with self.con.cursor() as cur:
+            cur.execute(f"create schema if not exists {physical}")
+            cur.execute(f"drop table if exists {target}")
+            cur.execute(f"create table {target} ({columns})")
+            cur.copy_expert(f"copy {target} from stdin with (format csv, null '\\N')", buffer)
+        self.con.commit()
+
+    def _writable_schema(self, schema: str) -> str:
+        """Inside a writing command every write goes to the new version, created on first use."""
+        if self.building:
+            physical = f"{schema}__next"
+            if hasattr(self, "_schemas"):
+                self._schemas.add(physical)
+            return physical
+        return schema
+
+    def close(self):
+        self.con.close()
+
+
+def _pg_type(portable: str) -> str:
+    kind = portable.strip().lower()
+    return {"varchar": "text", "string": "text", "double": "double precision"}.get(kind, kind)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Spark
+
+
+class SparkWarehouse(Warehouse):
+    engine = "spark"
+
+    def __init__(self, cfg: Config, spark, building_version: str | None):
+        super().__init__(cfg)
+        self.spark = spark
+        self.version = building_version  # a/b while building, None when reading the published views
+        self._versions: dict[str, bool] = {}
+
+    def schema(self, name):
+        if not (self.building and self.version):
+            return name
+        if name not in self._versions:
+            self._versions[name] = self.spark.catalog.databaseExists(f"{name}__{self.version}")
+        return f"{name}__{self.version}" if self._versions[name] else name
+
+    def quote(self, name):
+        return "`" + name.replace("`", "``") + "`"
+
+    def _fetch(self, sql, params):
+        result = self.spark.sql(sql, args=params) if params else self.spark.sql(sql)
+        columns = result.columns
+        return columns, [tuple(row) for row in result.collect()]
+
+    def _execute(self, sql, params):
+        self.spark.sql(sql, args=params) if params else self.spark.sql(sql)
+
+    def _catalog(self, schema):
+        if not self.spark.catalog.databaseExists(schema):
+            return []
+        out = []
+        for table in sorted(t.name for t in self.spark.catalog.listTables(schema)):
+            out.extend((table, c.name) for c in self.spark.catalog.listColumns(table, schema))
+        return out
+
+    def write_frame(self, frame, schema, table, types):
+        physical = f"{schema}__{self.version}" if self.building and self.version else schema
+        self.spark.sql(f"create database if not exists {physical}")
+        view = f"_frame_{table}"
+        self.spark.createDataFrame(frame.astype(object).where(frame.notna(), None)).createOrReplaceTempView(view)
+        select = ", ".join(f"cast(`{c}` as {_spark_type(types[c])}) as `{c}`" for c in frame.columns)
+        self.spark.sql(f"drop table if exists {physical}.{table}")
+        self.spark.sql(f"create table {physical}.{table} using parquet as select {select} from {view}")
+        self.spark.catalog.dropTempView(view)
+
+
+def _spark_type(portable: str) -> str:
+    kind = portable.strip().lower()
+    return {"varchar": "string", "text": "string", "integer": "int"}.get(kind, kind)
+
+
+# ---------------------------------------------------------------------------------------------------
+
+
+def _typed_frame(columns: list[str], rows: list[tuple]) -> pd.DataFrame:
+    """A DataFrame typed as DuckDB's `.df()` types it: dates/timestamps datetime64, decimals float."""
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    for column in frame.columns:
+        values = frame[column].dropna()
+        if values.empty or frame[column].dtype != object:
+            continue
+        first = values.iloc[0]
+        if isinstance(first, decimal.Decimal):
+            frame[column] = frame[column].astype(float)
+        elif isinstance(first, (dt.date, dt.datetime)):
+            frame[column] = pd.to_datetime(frame[column])
+    return frame
+
+
+@contextlib.contextmanager
+def open_warehouse(cfg: Config, read_only: bool = True) -> Iterator[Warehouse]:
+    """The warehouse of `cfg` on its engine, closed at the end (see the module docstring)."""
+    engine = engine_of(cfg)
+    if engine == "duckdb":
+        from .warehouse import connect
+
+        with connect(cfg, read_only=read_only) as con:
+            yield DuckDBWarehouse(cfg, con)
+        return
+    if engine == "postgres":
+        from .engine import pg_connect
+
+        wh = PostgresWarehouse(cfg, pg_connect(cfg))
+    else:
+        from .engine import _spark_state, spark_session
+
+        building = bool(getattr(cfg, "building", False))
+        wh = SparkWarehouse(cfg, spark_session(cfg), _spark_state(cfg)["building"] if building else None)
+    try:
+        yield wh
+    finally:
+        wh.close()
