@@ -18,6 +18,13 @@ rfm_scores, cohort_revenue and call_list_candidates, their tests included).
 
     python benchmarks/run.py --scales 10000 100000 1000000 [--out benchmarks/results]
 
+With `--engines duckdb postgres spark` the same days run on each engine (`engine:` in the workspace's
+patientbase.yml; PostgreSQL: the server of `--pg-host/--pg-port/--pg-user`, a fresh database per scale;
+Spark: an in-process session per command, its warehouse in the work folder). Peak memory is the
+patientbase process's: a PostgreSQL server's own memory is not in it; Spark's JVM is (it is a child of
+the command). The reference script is DuckDB SQL and runs on DuckDB only. `--engine-scales` limits the
+other engines to some of the scales (e.g. Spark at 100k only).
+
 Writes <out>/latest.json and <out>/latest.md (the table README shows). Timings are measured and
 reported here, never asserted by tests.
 """
@@ -124,24 +131,51 @@ def run_day(workdir: Path, env: dict) -> dict:
     return stages
 
 
-def bench_scale(persons: int, keep: Path | None) -> dict:
-    workdir = Path(tempfile.mkdtemp(prefix=f"pb-bench-{persons}-", dir=keep))
+def engine_block(engine: str, persons: int, workdir: Path, pg: dict) -> str:
+    """The patientbase.yml lines that put the warehouse on `engine` (a fresh PostgreSQL database)."""
+    if engine == "duckdb":
+        return ""
+    if engine == "spark":
+        return f"engine: spark\nspark: {{method: session, warehouse_dir: '{workdir / 'spark'}'}}\n"
+    import psycopg2
+
+    dbname = f"patientbase_bench_{persons}"
+    con = psycopg2.connect(host=pg["host"], port=pg["port"], user=pg["user"], dbname="postgres")
+    con.autocommit = True
+    with con.cursor() as cur:
+        cur.execute(f'drop database if exists "{dbname}" with (force)')
+        cur.execute(f'create database "{dbname}"')
+    con.close()
+    return (f"engine: postgres\npostgres: {{host: '{pg['host']}', port: {pg['port']}, user: '{pg['user']}', "
+            f"dbname: '{dbname}'}}\n")
+
+
+def bench_scale(persons: int, keep: Path | None, engine: str = "duckdb", pg: dict | None = None) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix=f"pb-bench-{engine}-{persons}-", dir=keep))
     env = dict(os.environ, PATIENTBASE_WAREHOUSE=str(workdir / "patientbase.duckdb"))
-    (workdir / "patientbase.yml").write_text("admins: [OP1, OP2, OP3]\n", encoding="utf-8")
+    (workdir / "patientbase.yml").write_text(engine_block(engine, persons, workdir, pg or {})
+                                            + "admins: [OP1, OP2, OP3]\n", encoding="utf-8")
     generate = run_stage(cli("demo", "--patients", str(persons), "--out", "demo"), workdir, env)
     counts = {}
     for name in ("patients", "visits", "payments"):
         with (workdir / "demo" / f"{name}.csv").open("rb") as fh:
             counts[name] = sum(1 for _ in fh) - 1
     first = run_day(workdir, env)
-    reference_run = reference(workdir, env)
+    reference_run = reference(workdir, env) if engine == "duckdb" else None
     next_day(workdir / "demo")
     daily = run_day(workdir, env)
     core = run_stage(cli("build", "--select", " ".join(CORE_MARTS)), workdir, env)
     size_mb = (workdir / "patientbase.duckdb").stat().st_size / 2**20
     if keep is None:
         shutil.rmtree(workdir, ignore_errors=True)
+    if engine != "duckdb":
+        return {"engine": engine, "persons": persons, "rows": counts, "first_day": first, "next_day": daily,
+                "core_build": core,
+                "first_day_seconds": round(sum(first[s]["seconds"] for s in DAILY), 1),
+                "daily_job_seconds": round(sum(daily[s]["seconds"] for s in DAILY), 1),
+                "daily_job_peak_rss_mb": max(max(first[s]["peak_rss_mb"], daily[s]["peak_rss_mb"]) for s in DAILY)}
     return {
+        "engine": engine,
         "persons": persons,
         "rows": counts,
         "warehouse_mb": round(size_mb, 1),
@@ -203,6 +237,7 @@ def markdown(report: dict) -> str:
                      f"| {core['seconds']:.1f} | {core['peak_rss_mb']:,.0f} |")
         lines.append(f"| | | whole build ÷ reference | | {scale['build_to_reference']}× | |")
         lines.append(f"| | | core-marts build ÷ reference | | {scale['core_build_to_reference']}× | |")
+    lines += engines_markdown(report)
     if len(report["scales"]) > 1:
         lines.append("")
         for small, big in zip(report["scales"], report["scales"][1:]):
@@ -213,20 +248,53 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def engines_markdown(report: dict) -> list[str]:
+    """The engines side by side: each stage's next-day seconds (first day in brackets)."""
+    runs = [s for s in report["scales"] if s.get("engine", "duckdb") == "duckdb"] + report.get("engines", [])
+    if not report.get("engines"):
+        return []
+    lines = ["", "Engines (seconds next day, first day in brackets; peak RSS of the patientbase process):", "",
+             "| persons | engine | " + " | ".join(stage for stage, _ in STAGES) + " | daily job | peak RSS MB |",
+             "|---:|---|" + "---:|" * (len(STAGES) + 2)]
+    for run in sorted(runs, key=lambda r: (r["persons"], ("duckdb", "postgres", "spark").index(r.get("engine", "duckdb")))):
+        cells = []
+        for stage, _ in STAGES:
+            one, two = run["first_day"][stage], run["next_day"][stage]
+            mark = "" if one["exit_code"] == two["exit_code"] == 0 else " (failed)"
+            cells.append(f"{two['seconds']:.1f} ({one['seconds']:.1f}){mark}")
+        lines.append(f"| {run['persons']:,} | {run.get('engine', 'duckdb')} | " + " | ".join(cells)
+                     + f" | **{run['daily_job_seconds']:.1f}** | {run['daily_job_peak_rss_mb']:,.0f} |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--keep", type=Path, help="keep the work folders under this directory")
+    parser.add_argument("--engines", nargs="+", default=["duckdb"], choices=["duckdb", "postgres", "spark"])
+    parser.add_argument("--engine-scales", type=int, nargs="+",
+                        help="run the other engines at these scales only (default: every scale)")
+    parser.add_argument("--spark-scales", type=int, nargs="+", help="Spark at these scales only")
+    parser.add_argument("--pg-host", default="127.0.0.1")
+    parser.add_argument("--pg-port", type=int, default=5432)
+    parser.add_argument("--pg-user", default="postgres")
     args = parser.parse_args()
-    report = {"started": dt.datetime.now().isoformat(timespec="seconds"), "machine": machine(), "scales": []}
+    pg = {"host": args.pg_host, "port": args.pg_port, "user": args.pg_user}
+    report = {"started": dt.datetime.now().isoformat(timespec="seconds"), "machine": machine(), "scales": [],
+              "engines": []}
     for persons in args.scales:
-        print(f"== {persons:,} persons", flush=True)
-        result = bench_scale(persons, args.keep)
-        for day in ("first_day", "next_day"):
-            for stage, res in result[day].items():
-                print(f"  {day:<9} {stage:<18} {res['seconds']:>8.1f} s {res['peak_rss_mb']:>9,.0f} MB", flush=True)
-        report["scales"].append(result)
+        for engine in args.engines:
+            if engine != "duckdb" and args.engine_scales and persons not in args.engine_scales:
+                continue
+            if engine == "spark" and args.spark_scales and persons not in args.spark_scales:
+                continue
+            print(f"== {persons:,} persons on {engine}", flush=True)
+            result = bench_scale(persons, args.keep, engine, pg)
+            for day in ("first_day", "next_day"):
+                for stage, res in result[day].items():
+                    print(f"  {day:<9} {stage:<18} {res['seconds']:>8.1f} s {res['peak_rss_mb']:>9,.0f} MB", flush=True)
+            (report["scales"] if engine == "duckdb" else report["engines"]).append(result)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     (args.out / "latest.md").write_text(markdown(report), encoding="utf-8")

@@ -691,7 +691,7 @@ def load(
                         create_empty(con, table)
                         created_empty.append(name)
                     continue
-                incremental = tm.mode == "incremental"
+                incremental = tm.mode == "incremental" or table.merge_only
                 # the ledger keys a file on its content and the mapping that read it: a fixed mapping reloads
                 mkey = mapping_fingerprint(tm)
                 hashes = [(p, file_sha256(p) + ":" + mkey) for p in table_files]

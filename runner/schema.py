@@ -38,6 +38,9 @@ class Table:
     columns: tuple[Column, ...]
     #: Natural key: a second row with the same key is a duplicate (rejected unless identical).
     key: tuple[str, ...] = field(default=())
+    #: patientbase appends to this table itself: a file's rows are merged into it by key (as an
+    #: incremental mapping does), never replacing it, so a reloaded file cannot erase recorded rows.
+    merge_only: bool = False
 
     @property
     def column_names(self) -> list[str]:
@@ -160,6 +163,8 @@ TABLES: dict[str, Table] = {
         Table(
             "call_assignments",
             required=False,
+            key=("list_date", "patient_id", "action_code"),
+            merge_only=True,
             columns=(
                 _c("list_date", "date", required=True),
                 _c("patient_id", required=True),

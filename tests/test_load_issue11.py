@@ -404,3 +404,38 @@ def test_10_a_stale_building_copy_is_removed_and_mentioned(ws):
     result = ws.invoke("load", str(ws.root / "exports"))
     assert "Removed patientbase.duckdb.building, the unfinished copy of an interrupted command." in result.output
     assert not stale.exists()
+
+
+def test_5_call_assignments_files_merge_into_what_patientbase_recorded_never_replace_it(ws):
+    """raw.call_assignments is patientbase's own table (each exported list appends its arms); a file of
+    past assignments (the demo's, a migration's) merges into it by key and never erases recorded rows."""
+    header = "list_date,patient_id,action_code,trigger_date,arm,list_rank,operator_id,expected_value,recorded_at\n"
+    day1 = header + "2025-01-10,1,reactivate,2024-07-10,call,1,OP1,1200.00,2025-01-10 08:00:00\n" \
+                    "2025-01-10,2,reactivate,2024-07-11,control,,,,2025-01-10 08:00:00\n"
+    folder = exports(ws, VISITS_HEADER + visit(1))
+    write(folder, "call_assignments.csv", day1)
+    ws.invoke("load", str(folder))
+    # what `export call-list` records: three more arms of a later list
+    with duckdb.connect(str(ws.warehouse)) as con:
+        con.execute("insert into raw.call_assignments (list_date, patient_id, action_code, arm) values "
+                    "('2025-02-01', '1', 'plan', 'call'), ('2025-02-01', '2', 'plan', 'control'), "
+                    "('2025-02-01', '3', 'plan', 'call')")
+    # the next file: one row corrected (its arm), one new, and an exact repeat of a line
+    day2 = header + "2025-01-10,1,reactivate,2024-07-10,call,1,OP1,1200.00,2025-01-10 08:00:00\n" \
+                    "2025-01-10,2,reactivate,2024-07-11,call,,,,2025-01-10 08:00:00\n" \
+                    "2025-01-11,1,birthday,,call,2,OP2,300.00,2025-01-11 08:00:00\n" \
+                    "2025-01-11,1,birthday,,call,2,OP2,300.00,2025-01-11 08:00:00\n"
+    write(folder, "call_assignments.csv", day2)
+    result = ws.invoke("load", str(folder))
+    assert "shrink" not in result.output
+    assert ws.query("select cast(list_date as varchar), patient_id, action_code, arm from raw.call_assignments "
+                    "order by 1, 2, 3") == [
+        ("2025-01-10", "1", "reactivate", "call"),
+        ("2025-01-10", "2", "reactivate", "call"),  # the file's correction
+        ("2025-01-11", "1", "birthday", "call"),
+        ("2025-02-01", "1", "plan", "call"),  # recorded by patientbase: kept
+        ("2025-02-01", "2", "plan", "control"),
+        ("2025-02-01", "3", "plan", "call"),
+    ]
+    assert ws.query("select line, action from raw.load_rejects where table_name = 'call_assignments'") == [
+        (5, "duplicate_dropped")]
