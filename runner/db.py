@@ -105,6 +105,13 @@ class Warehouse:
             "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
             "order by ordinal_position", [self.schema(schema), table])[1]]
 
+    def column_types(self, schema: str, table: str) -> list[tuple[str, str]]:
+        """(column, DuckDB type) of one table or view: the engine's declared types, as DuckDB names them."""
+        rows = self._fetch(
+            "select column_name, data_type, numeric_precision, numeric_scale from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position", [self.schema(schema), table])[1]
+        return [(name, _duckdb_type(kind, precision, scale)) for name, kind, precision, scale in rows]
+
     def table_exists(self, schema: str, table: str) -> bool:
         return bool(self._fetch(
             "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
@@ -283,7 +290,7 @@ class SparkWarehouse(Warehouse):
     def _catalog(self, schema):
         out = []
         for table in self._tables(schema):
-            out.extend((table, c.name) for c in self.spark.catalog.listColumns(table, schema))
+            out.extend((table, c.name) for c in self.spark.catalog.listColumns(f"{schema}.{table}"))
         return out
 
     def _tables(self, physical: str) -> list[str]:
@@ -297,7 +304,13 @@ class SparkWarehouse(Warehouse):
     def table_columns(self, schema, table):
         if not self.table_exists(schema, table):
             return []
-        return [c.name for c in self.spark.catalog.listColumns(table, self.schema(schema))]
+        return [c.name for c in self.spark.catalog.listColumns(f"{self.schema(schema)}.{table}")]
+
+    def column_types(self, schema, table):
+        if not self.table_exists(schema, table):
+            return []
+        return [(c.name, _duckdb_type(c.dataType)) for c in
+                self.spark.catalog.listColumns(f"{self.schema(schema)}.{table}")]
 
     def table_exists(self, schema, table):
         physical = self.schema(schema)
@@ -322,6 +335,25 @@ def _spark_type(portable: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
+
+
+_DUCKDB_TYPES = {
+    "integer": "INTEGER", "int": "INTEGER", "smallint": "SMALLINT", "tinyint": "TINYINT", "bigint": "BIGINT",
+    "hugeint": "HUGEINT", "double precision": "DOUBLE", "double": "DOUBLE", "real": "FLOAT", "float": "FLOAT",
+    "date": "DATE", "timestamp without time zone": "TIMESTAMP", "timestamp": "TIMESTAMP",
+    "timestamp_ntz": "TIMESTAMP", "boolean": "BOOLEAN",
+}
+
+
+def _duckdb_type(kind: str, precision=None, scale=None) -> str:
+    """An engine's column type as DuckDB names it: decimals keep their precision and scale (PostgreSQL's
+    unconstrained numeric, a computed ratio, becomes DOUBLE); text and anything else VARCHAR."""
+    kind = kind.strip().lower()
+    if kind.startswith(("decimal", "numeric")):
+        if "(" in kind:
+            return kind.upper().replace("NUMERIC", "DECIMAL")
+        return f"DECIMAL({precision},{scale})" if precision else "DOUBLE"
+    return _DUCKDB_TYPES.get(kind, "VARCHAR")
 
 
 def _typed_frame(columns: list[str], rows: list[tuple]) -> pd.DataFrame:

@@ -5,7 +5,8 @@ DuckDB writes each file (`COPY … TO … (FORMAT parquet)`), to a temporary nam
 that is renamed into place, so a reader never sees half a file and a failed export leaves yesterday's
 file as it was. On a DuckDB warehouse it copies straight from a read-only connection to the published
 file. On PostgreSQL and Spark each mart is read through the warehouse layer (runner/db.py) as Python
-values (decimals stay decimals, dates dates) and an in-memory DuckDB writes it with the same COPY:
+values, typed as the engine declares its columns (decimals keep their precision and scale; PostgreSQL's
+unconstrained numeric, a computed ratio, is DOUBLE), and an in-memory DuckDB writes it with the same COPY:
 pyarrow is not a dependency, and the writer, the compression and the integer rule below are the same
 on every engine. Besides the marts of
 CONTRACT §2 the schema holds the reference seeds the marts are labelled with (rfm_segments,
@@ -92,12 +93,14 @@ def _sources(cfg: Config):
 
     with open_warehouse(cfg) as wh, contextlib.closing(duckdb.connect()) as local:
         def source(table: str):
-            columns = wh.table_columns(SCHEMA, table)
-            rows = wh.rows(f"select * from {SCHEMA}.{table}")
-            frame = pd.DataFrame.from_records(rows, columns=columns).astype(object)
-            # type every value, not a sample: a wider decimal further down must not overflow the column
-            local.execute(f"set pandas_analyze_sample = {max(len(frame), 1000)}")
-            local.register("_mart", frame)
+            # the engine's declared column types, so a Parquet column is typed as the mart, not as its values
+            types = wh.column_types(SCHEMA, table)
+            frame = pd.DataFrame(wh.rows(f"select * from {SCHEMA}.{table}"), columns=[c for c, _ in types],
+                                 dtype=object)
+            local.register("_rows", frame)
+            local.execute("create or replace temp table _mart as select "
+                          + ", ".join(f'cast("{c}" as {kind}) as "{c}"' for c, kind in types) + " from _rows")
+            local.unregister("_rows")
             return local, "_mart"
 
         yield wh.tables(SCHEMA), source
