@@ -162,15 +162,39 @@ def build(cfg: Config, as_of: str | None = None, select: tuple[str, ...] = (),
 
 
 def build_call_list(cfg: Config, list_date: str | None, admins: list[str], per_admin: int,
-                    progress: Callable[..., None] | None = None) -> BuildResult:
-    """Rebuild only the call list (its ranking, the list and its control group) for another day or
-    capacity; the rest of the warehouse stays."""
-    result = run_dbt(cfg, "build", extra=["--select", "stg_mis__call_assignments", "int_call_list_ranked", "call_list",
-                                          "call_list_control",
-                                          "--exclude-resource-type", "unit_test", "--indirect-selection", "cautious"],
-                     progress=progress,
-                     all_tests=True, extra_vars={"call_list_date": list_date, "call_list_admins": admins,
-                                                 "calls_per_admin": per_admin})
+                    progress: Callable[..., None] | None = None, as_of=None) -> BuildResult:
+    """Rebuild the call list (its ranking, the list and its control group) for another day or capacity,
+    inside a publishing (`cfg` is its Config).
+
+    DuckDB: only those models, in the private copy of the file; the rest of the warehouse stays. PostgreSQL
+    and Spark build a new version of every schema (runner/engine.py), which starts empty: every model is
+    built into it, as of the published build's date `as_of` and from the published raw tables, so the
+    version published holds the whole warehouse; the data tests that run are the call-list models' (the
+    rest are the published build's models, rebuilt from the same inputs).
+    """
+    from .engine import engine_of
+
+    call_list_models = ["stg_mis__call_assignments", "int_call_list_ranked", "call_list", "call_list_control"]
+    list_vars = {"call_list_date": list_date, "call_list_admins": admins, "calls_per_admin": per_admin}
+    as_of = as_of.isoformat() if hasattr(as_of, "isoformat") else as_of
+    if engine_of(cfg) == "duckdb":
+        results = [run_dbt(cfg, "build", extra=["--select", *call_list_models, "--exclude-resource-type", "unit_test",
+                                                "--indirect-selection", "cautious"],
+                           progress=progress, all_tests=True, extra_vars=list_vars)]
+    else:
+        results = [run_dbt(cfg, "build", as_of=as_of, extra=["--exclude", "resource_type:test"], progress=progress,
+                           all_tests=False, extra_vars=list_vars)]
+        if results[0].success:
+            results.append(run_dbt(cfg, "test", as_of=as_of, extra=["--select", *call_list_models,
+                                                                    "--exclude-resource-type", "unit_test",
+                                                                    "--indirect-selection", "cautious"],
+                                   progress=progress, all_tests=True, extra_vars=list_vars))
+    result = BuildResult(success=all(r.success for r in results))
+    for part in results:
+        for key, n in part.counts.items():
+            result.counts[key] = result.counts.get(key, 0) + n
+        result.failures += part.failures
+        result.warnings += part.warnings
     if not result.success:
         details = "\n".join(f"  - {f}" for f in result.failures[:10]) or "  (see the dbt log)"
         raise PatientbaseError(f"The call list could not be built:\n{details}")

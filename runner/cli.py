@@ -374,15 +374,13 @@ def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping, accept_shr
         paths = (str(inbox),)
     from .warehouse import publishing
 
-    on_duckdb = engine_of(cfg) == "duckdb"
     try:
         with publishing(cfg) as staged:
             _load(staged, paths, None if use_demo else mapping, accept_shrink=accept_shrink)
             _build(staged, as_of)
-            if on_duckdb:
-                _predict(staged)  # predict reads and writes the DuckDB warehouse (engines: not yet)
-                _check(staged)  # an error-severity failure blocks publishing, like a failed dbt test
-                _record_call_assignments(staged)  # the day's arms, published with the rest or not at all
+            _predict(staged)
+            _check(staged)  # an error-severity failure blocks publishing, like a failed dbt test
+            _record_call_assignments(staged)  # the day's arms, published with the rest or not at all
     except BaseException:
         if use_demo:
             import shutil
@@ -395,14 +393,9 @@ def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping, accept_shr
         demo_dir = cfg.state_path / "demo"
         shutil.rmtree(demo_dir, ignore_errors=True)
         Path(paths[0]).rename(demo_dir)
-    if not on_duckdb:
-        click.echo(f"Published to {describe(cfg)}.")
-        click.echo(click.style(
-            f"Not run on engine {engine_of(cfg)} yet (they read DuckDB only): predict, check, the headline summary, "
-            "the call list and segment exports, the report. The marts are in place for BI tools.", fg="yellow"))
-        click.echo(f"Done in {time.perf_counter() - start:.1f} s.")
-        return
-    click.echo(f"Published to {cfg.warehouse_path} (replaced atomically after the build passed).")
+    how = {"duckdb": "replaced atomically", "postgres": "schemas swapped in one transaction",
+           "spark": "views switched to the new version"}[engine_of(cfg)]
+    click.echo(f"Published to {describe(cfg)} ({how} after the build passed).")
     from .summary import headline
 
     click.echo(headline(cfg))
@@ -426,7 +419,6 @@ def report(cfg: Config, out_file, lang):
 
 
 def _report(cfg: Config, out_file=None, lang=None):
-    duckdb_only(cfg, "report")
     from .report import write_report
 
     with progress("Writing the owner's report"):
@@ -461,11 +453,12 @@ def export_call_list(cfg: Config, list_date, admins, calls_per_admin, fmt, out_d
 def _export_call_list(cfg: Config, list_date=None, admins=None, calls_per_admin=None, fmt=None, out_dir=None,
                       built: bool = False):
     """Write marts.call_list; unless `built` (run, right after the build), the model is rebuilt first for
-    the day and capacity asked for, under the warehouse's lock."""
-    duckdb_only(cfg, "export call-list")
+    the day and capacity asked for: a writing command, published like a build (the list, its recorded
+    arms and the file are written together or not at all)."""
     from .build import build_call_list, parse_date
+    from .db import open_warehouse
     from .export import export_call_list
-    from .warehouse import RunLock, connect
+    from .warehouse import RunLock, publishing
 
     names = list(cfg.admins)
     if admins:
@@ -474,18 +467,24 @@ def _export_call_list(cfg: Config, list_date=None, admins=None, calls_per_admin=
     if not cfg.warehouse_path.exists():
         raise PatientbaseError(f"No warehouse at {cfg.warehouse_path} yet: run `patientbase run --demo` or "
                                "`patientbase load` and `patientbase build` first.")
-    with RunLock(cfg.warehouse_path):
-        if list_date:
-            _check_list_date(cfg, parse_date(list_date, "--date"))
-        if not built:
-            with progress("Building the call list") as say:
-                build_call_list(cfg, parse_date(list_date, "--date"), names, per_admin, progress=say)
-            _record_call_assignments(cfg)  # `run` recorded its list before publishing
-        with connect(cfg, read_only=True) as con:
-            result = export_call_list(
-                con, Path(out_dir) if out_dir else cfg.exports_path, names, per_admin,
+
+    def write(source: Config):
+        with open_warehouse(source) as wh:
+            return export_call_list(
+                wh, Path(out_dir) if out_dir else cfg.exports_path, names, per_admin,
                 fmt=fmt or cfg.call_list_format, delimiter=cfg.csv_delimiter, language=cfg.language,
             )
+
+    if built:  # `run` built and recorded the list before publishing
+        with RunLock(cfg.warehouse_path):
+            result = write(cfg)
+    else:
+        with publishing(cfg) as staged:
+            day = _check_list_date(staged, parse_date(list_date, "--date"))
+            with progress("Building the call list") as say:
+                build_call_list(staged, parse_date(list_date, "--date"), names, per_admin, as_of=day, progress=say)
+            _record_call_assignments(staged)
+            result = write(staged)
     if result.kept:
         click.echo(click.style(
             f"{result.kept.name} already has results typed in: kept it as it is and wrote this list to "
@@ -501,12 +500,17 @@ def _export_call_list(cfg: Config, list_date=None, admins=None, calls_per_admin=
 
 
 def _record_call_assignments(cfg: Config):
-    """Append the list's call and control arms to raw.call_assignments (the uplift's history)."""
+    """Append the list's call and control arms to raw.call_assignments (the uplift's history): written
+    in the loading area (the local DuckDB file), then pushed into PostgreSQL/Spark with the version
+    being published (`cfg` is a publishing's Config)."""
     from .assignments import record_call_assignments
-    from .warehouse import connect
+    from .db import loading_area
+    from .engine import push_raw
 
-    with connect(cfg) as con:
-        result = record_call_assignments(con)
+    with loading_area(cfg) as (wh, con):
+        result = record_call_assignments(wh, con)
+    if result.recorded:
+        push_raw(cfg)
     if result.skipped_reason:
         click.echo(f"Call assignments not recorded: {result.skipped_reason}.")
     else:
@@ -514,15 +518,18 @@ def _record_call_assignments(cfg: Config):
     return result
 
 
-def _check_list_date(cfg: Config, day: str) -> None:
+def _check_list_date(cfg: Config, day: str | None):
     """A list is for the as-of date or up to `call_list_days_ahead` days after it (its reasons and
-    exclusions are the as-of date's); anything else is refused with the reason."""
+    exclusions are the as-of date's); anything else is refused with the reason. Returns the as-of date."""
     import datetime as dt
 
-    from .warehouse import connect
+    from .db import open_warehouse
 
-    with connect(cfg, read_only=True) as con:
-        as_of = con.execute("select as_of_date from intermediate.int_as_of_date").fetchone()[0]
+    with open_warehouse(cfg) as wh:
+        as_of = wh.scalar("select as_of_date from intermediate.int_as_of_date") \
+            if wh.table_exists("intermediate", "int_as_of_date") else None
+    if day is None or as_of is None:
+        return as_of
     wanted = dt.date.fromisoformat(day)
     last = as_of + dt.timedelta(days=cfg.call_list_days_ahead)
     if wanted < as_of:
@@ -536,6 +543,7 @@ def _check_list_date(cfg: Config, day: str) -> None:
             f"{as_of}: its reasons and exclusions would be stale. Run `patientbase build --as-of {wanted}` "
             f"(or load newer exports) first, or raise call_list_days_ahead in patientbase.yml."
         )
+    return as_of
 
 
 @export.command("segments")
@@ -547,13 +555,12 @@ def export_segments_cmd(cfg: Config, out_dir):
 
 
 def _export_segments(cfg: Config, out_dir=None):
-    duckdb_only(cfg, "export segments")
+    from .db import open_warehouse
     from .export import export_segments
-    from .warehouse import connect
 
     target = Path(out_dir) if out_dir else cfg.exports_path / "segments"
-    with connect(cfg, read_only=True) as con:
-        written = export_segments(con, target, delimiter=cfg.csv_delimiter)
+    with open_warehouse(cfg) as wh:
+        written = export_segments(wh, target, delimiter=cfg.csv_delimiter)
     click.echo(f"Segment files in {target}: " + ", ".join(f"{segment} {n:,}" for segment, n, _ in written))
     return written
 
@@ -563,7 +570,6 @@ def _export_segments(cfg: Config, out_dir=None):
 @pass_config
 def export_parquet_cmd(cfg: Config, out_dir):
     """Write every table of the marts schema as a Parquet file, for BI tools that cannot open DuckDB."""
-    duckdb_only(cfg, "export parquet")
     from .export_parquet import export_parquet
 
     with progress("Writing Parquet files") as say:
@@ -577,13 +583,21 @@ def export_parquet_cmd(cfg: Config, out_dir):
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @pass_config
 def outcomes(cfg: Config, path):
-    """Load a filled-in call list (CSV or XLSX) back into raw.calls; loading it twice changes nothing."""
-    duckdb_only(cfg, "outcomes")
-    from .outcomes import load_outcomes
-    from .warehouse import connect, publishing
+    """Load a filled-in call list (CSV or XLSX) back into raw.calls; loading it twice changes nothing.
 
-    with publishing(cfg) as staged, connect(staged) as con:
-        result = load_outcomes(con, Path(path), delimiter=cfg.csv_delimiter, region=cfg.phone_region)
+    The list is checked against the warehouse's marts; the calls go into the raw tables of the local
+    loading area and, on PostgreSQL and Spark, are pushed into the engine with this command's publishing.
+    """
+    from .db import loading_area
+    from .engine import push_raw
+    from .outcomes import load_outcomes
+    from .warehouse import publishing
+
+    with publishing(cfg) as staged:
+        with loading_area(staged) as (wh, con):
+            result = load_outcomes(wh, con, Path(path), delimiter=cfg.csv_delimiter, region=cfg.phone_region)
+        if not result.already_loaded:
+            push_raw(staged)
     if result.already_loaded:
         click.echo(f"{result.file}: already loaded, nothing changed.")
         return

@@ -93,8 +93,29 @@ class Warehouse:
             out.setdefault(table, []).append(column)
         return out
 
+    def tables(self, schema: str) -> list[str]:
+        """The tables and views of a published schema (this version's), sorted."""
+        return [r[0] for r in self._fetch(
+            "select distinct table_name from information_schema.tables where table_schema = ? order by table_name",
+            [self.schema(schema)])[1]]
+
+    def table_columns(self, schema: str, table: str) -> list[str]:
+        """The columns of one table or view, in order ([] when it does not exist)."""
+        return [r[0] for r in self._fetch(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ? "
+            "order by ordinal_position", [self.schema(schema), table])[1]]
+
+    def column_types(self, schema: str, table: str) -> list[tuple[str, str]]:
+        """(column, DuckDB type) of one table or view: the engine's declared types, as DuckDB names them."""
+        rows = self._fetch(
+            "select column_name, data_type, numeric_precision, numeric_scale from information_schema.columns "
+            "where table_schema = ? and table_name = ? order by ordinal_position", [self.schema(schema), table])[1]
+        return [(name, _duckdb_type(kind, precision, scale)) for name, kind, precision, scale in rows]
+
     def table_exists(self, schema: str, table: str) -> bool:
-        return table in self.columns(schema)
+        return bool(self._fetch(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [self.schema(schema), table])[1][0][0])
 
     # -- writing -------------------------------------------------------------------------------------
 
@@ -238,10 +259,19 @@ class SparkWarehouse(Warehouse):
         self.spark = spark
         self.version = building_version  # a/b while building, None when reading the published views
         self._versions: dict[str, bool] = {}
+        self._written: set[str] = set()
 
     def schema(self, name):
+        """While building, the version's database (`marts__b`) once this command has built it (or written
+        that schema itself); before that the published one: a version left by an older build is not
+        this command's and is never read."""
         if not (self.building and self.version):
             return name
+        if name not in self._written:
+            from .engine import _spark_state
+
+            if not _spark_state(self.cfg)["built"]:
+                return name
         if name not in self._versions:
             self._versions[name] = self.spark.catalog.databaseExists(f"{name}__{self.version}")
         return f"{name}__{self.version}" if self._versions[name] else name
@@ -258,16 +288,39 @@ class SparkWarehouse(Warehouse):
         self.spark.sql(sql, args=params) if params else self.spark.sql(sql)
 
     def _catalog(self, schema):
-        if not self.spark.catalog.databaseExists(schema):
-            return []
         out = []
-        for table in sorted(t.name for t in self.spark.catalog.listTables(schema)):
-            out.extend((table, c.name) for c in self.spark.catalog.listColumns(table, schema))
+        for table in self._tables(schema):
+            out.extend((table, c.name) for c in self.spark.catalog.listColumns(f"{schema}.{table}"))
         return out
+
+    def _tables(self, physical: str) -> list[str]:
+        if not self.spark.catalog.databaseExists(physical):
+            return []
+        return sorted(t.name for t in self.spark.catalog.listTables(physical) if not t.isTemporary)
+
+    def tables(self, schema):
+        return self._tables(self.schema(schema))
+
+    def table_columns(self, schema, table):
+        if not self.table_exists(schema, table):
+            return []
+        return [c.name for c in self.spark.catalog.listColumns(f"{self.schema(schema)}.{table}")]
+
+    def column_types(self, schema, table):
+        if not self.table_exists(schema, table):
+            return []
+        return [(c.name, _duckdb_type(c.dataType)) for c in
+                self.spark.catalog.listColumns(f"{self.schema(schema)}.{table}")]
+
+    def table_exists(self, schema, table):
+        physical = self.schema(schema)
+        return self.spark.catalog.databaseExists(physical) and self.spark.catalog.tableExists(f"{physical}.{table}")
 
     def write_frame(self, frame, schema, table, types):
         physical = f"{schema}__{self.version}" if self.building and self.version else schema
         self.spark.sql(f"create database if not exists {physical}")
+        self._written.add(schema)
+        self._versions.pop(schema, None)
         view = f"_frame_{table}"
         self.spark.createDataFrame(frame.astype(object).where(frame.notna(), None)).createOrReplaceTempView(view)
         select = ", ".join(f"cast(`{c}` as {_spark_type(types[c])}) as `{c}`" for c in frame.columns)
@@ -284,6 +337,25 @@ def _spark_type(portable: str) -> str:
 # ---------------------------------------------------------------------------------------------------
 
 
+_DUCKDB_TYPES = {
+    "integer": "INTEGER", "int": "INTEGER", "smallint": "SMALLINT", "tinyint": "TINYINT", "bigint": "BIGINT",
+    "hugeint": "HUGEINT", "double precision": "DOUBLE", "double": "DOUBLE", "real": "FLOAT", "float": "FLOAT",
+    "date": "DATE", "timestamp without time zone": "TIMESTAMP", "timestamp": "TIMESTAMP",
+    "timestamp_ntz": "TIMESTAMP", "boolean": "BOOLEAN",
+}
+
+
+def _duckdb_type(kind: str, precision=None, scale=None) -> str:
+    """An engine's column type as DuckDB names it: decimals keep their precision and scale (PostgreSQL's
+    unconstrained numeric, a computed ratio, becomes DOUBLE); text and anything else VARCHAR."""
+    kind = kind.strip().lower()
+    if kind.startswith(("decimal", "numeric")):
+        if "(" in kind:
+            return kind.upper().replace("NUMERIC", "DECIMAL")
+        return f"DECIMAL({precision},{scale})" if precision else "DOUBLE"
+    return _DUCKDB_TYPES.get(kind, "VARCHAR")
+
+
 def _typed_frame(columns: list[str], rows: list[tuple]) -> pd.DataFrame:
     """A DataFrame typed as DuckDB's `.df()` types it: dates/timestamps datetime64, decimals float."""
     frame = pd.DataFrame.from_records(rows, columns=columns)
@@ -297,6 +369,24 @@ def _typed_frame(columns: list[str], rows: list[tuple]) -> pd.DataFrame:
         elif isinstance(first, (dt.date, dt.datetime)):
             frame[column] = pd.to_datetime(frame[column])
     return frame
+
+
+@contextlib.contextmanager
+def loading_area(cfg: Config) -> Iterator[tuple[Warehouse, Any]]:
+    """(warehouse, local DuckDB connection) for a command that reads the marts and writes raw tables.
+
+    The raw tables' source of truth is the local DuckDB file (the loading area, see runner/engine.py):
+    the connection writes there; `engine.push_raw(cfg)` afterwards copies raw into the engine. The
+    warehouse reads the engine; on DuckDB it is the same file and the same connection.
+    """
+    from .warehouse import connect
+
+    with connect(cfg) as con:
+        if engine_of(cfg) == "duckdb":
+            yield DuckDBWarehouse(cfg, con), con
+            return
+        with open_warehouse(cfg) as wh:
+            yield wh, con
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -184,19 +185,39 @@ def _pg_type(duck_type: str) -> str:
 
 
 def _pg_push(cfg: Config, duck, tables, tmp: Path) -> None:
+    """Write the raw tables into `raw__next`. A second push in the same command (call assignments or
+    outcomes recorded after the build) refills the tables it already made in place, so the views the
+    build made over them (staging) stay."""
     with contextlib.closing(pg_connect(cfg)) as con:
         with con.cursor() as cur:
-            cur.execute("drop schema if exists raw__next cascade")
-            cur.execute("create schema raw__next")
+            cur.execute("create schema if not exists raw__next")
+            cur.execute("select table_name, string_agg(column_name || ' ' || data_type, ', ' order by ordinal_position) "
+                        "from information_schema.columns where table_schema = 'raw__next' group by table_name")
+            existing = dict(cur.fetchall())
             for table, cols in tables:
                 columns = ", ".join(f"{_q(name)} {_pg_type(kind)}" for name, kind in cols)
-                cur.execute(f"create table raw__next.{_q(table)} ({columns})")
+                if table in existing and existing[table] == _pg_signature(cols):
+                    cur.execute(f"truncate raw__next.{_q(table)}")
+                else:
+                    cur.execute(f"drop table if exists raw__next.{_q(table)} cascade")
+                    cur.execute(f"create table raw__next.{_q(table)} ({columns})")
                 csv_path = tmp / f"{table}.csv"
                 # empty strings are written quoted and read back as '', NULLs unquoted and read as NULL
                 duck.execute(f"copy (select * from raw.{_q(table)}) to '{csv_path}' (format csv, header false)")
                 with csv_path.open("rb") as fh:
                     cur.copy_expert(f"copy raw__next.{_q(table)} from stdin with (format csv, null '')", fh)
         con.commit()
+
+
+def _pg_signature(cols) -> str:
+    """A raw table's columns as information_schema shows them once created (to know a refill is enough)."""
+    shown = {"text": "text", "bigint": "bigint", "integer": "integer", "date": "date", "boolean": "boolean",
+             "timestamp": "timestamp without time zone", "double precision": "double precision", "real": "real"}
+    out = []
+    for name, kind in cols:
+        pg = _pg_type(kind)
+        out.append(f"{name} {shown.get(pg, 'numeric' if pg.startswith('numeric') else pg)}")
+    return ", ".join(out)
 
 
 def _pg_begin(cfg: Config) -> None:
@@ -220,8 +241,31 @@ def _pg_publish(cfg: Config) -> None:
                 cur.execute(f"alter schema {schema} rename to {schema}__old")
             cur.execute(f"alter schema {schema}__next rename to {schema}")
             if schema in existing:
+                _pg_repoint_views(cur, f"{schema}__old", schema)
                 cur.execute(f"drop schema {schema}__old cascade")
         con.commit()
+
+
+def _pg_repoint_views(cur, old: str, new: str) -> None:
+    """Views outside `old` that still read it (staging views built before this command's raw push, or
+    the published ones when only raw changed: `outcomes`) are re-created over the same tables of
+    `new`, in the publishing transaction, instead of being dropped with the old schema."""
+    cur.execute(
+        """
+        select distinct view_ns.nspname, view_class.relname, pg_get_viewdef(view_class.oid)
+        from pg_depend as dep
+        join pg_rewrite as rule on rule.oid = dep.objid
+        join pg_class as view_class on view_class.oid = rule.ev_class
+        join pg_namespace as view_ns on view_ns.oid = view_class.relnamespace
+        join pg_class as used on used.oid = dep.refobjid
+        join pg_namespace as used_ns on used_ns.oid = used.relnamespace
+        where used_ns.nspname = %s and view_ns.nspname <> %s and view_class.relkind = 'v'
+        """,
+        [old, old],
+    )
+    for schema, view, definition in cur.fetchall():
+        definition = re.sub(rf'(?<![\w"]){old}\.', f"{new}.", definition).replace(f'"{old}".', f'"{new}".')
+        cur.execute(f"create or replace view {_q(schema)}.{_q(view)} as {definition}")
 
 
 def _pg_discard(cfg: Config) -> None:
@@ -399,9 +443,6 @@ def publishing(cfg: Config):
 # ---------------------------------------------------------------------------------------------------
 # Commands that still read the DuckDB file only
 
-NOT_YET_ON_ENGINES = ("check", "export call-list", "export segments", "export parquet", "outcomes", "report",
-                      "the headline summary")
-
 
 def duckdb_only(cfg: Config, what: str) -> None:
     """Fail clearly where a command does not read the engine yet (it would read the loader's file)."""
@@ -409,6 +450,5 @@ def duckdb_only(cfg: Config, what: str) -> None:
     if engine != "duckdb":
         raise ConfigError(
             f"`{what}` reads the warehouse through DuckDB only so far; with engine: {engine} the marts live in "
-            f"{engine} (schema marts) - read them there, or run `{what}` on a DuckDB warehouse. `load` and "
-            "`build` (and `run`'s load and build) work on every engine."
+            f"{engine} (schema marts) - read them there, or run `{what}` on a DuckDB warehouse."
         )

@@ -12,13 +12,11 @@ import csv
 import datetime as dt
 import os
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError, PatientbaseError
-from .load import q_str, table_exists
 
 #: Characters that make Excel / LibreOffice read a CSV cell as a formula (OWASP "CSV injection").
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -113,15 +111,17 @@ def _atomic_target(path: Path):
     return Path(tmp)
 
 
-def write_csv(path: Path, header: list[str], rows, delimiter: str = ";") -> None:
-    """UTF-8 with BOM (Excel detects the encoding), formula-safe, written atomically."""
+def write_csv(path: Path, header: list[str], rows, delimiter: str = ";", guard: bool = True) -> None:
+    """UTF-8 with BOM (Excel detects the encoding), formula-safe, written atomically. `guard=False`: the
+    caller neutralised the text cells itself, the others (numbers, dates) are written as they are."""
     tmp = _atomic_target(path)
+    protect = neutralise if guard else (lambda v: v)
     try:
         with tmp.open("w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL)
             writer.writerow([neutralise(h) for h in header])
             for row in rows:
-                writer.writerow(["" if v is None else neutralise(clean(v if isinstance(v, str) else str(v))) for v in row])
+                writer.writerow(["" if v is None else protect(clean(v if isinstance(v, str) else str(v))) for v in row])
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -241,18 +241,14 @@ def write_xlsx(path: Path, header: list[str], rows, sheet: str = "Call list", te
 # The call list
 
 
-def call_list(con) -> tuple[dt.date | None, list[dict], int]:
-    """The day's list as built by the dbt model marts.call_list: (list date, rows in order, eligible)."""
-    if not table_exists(con, "marts", "call_list"):
+def call_list(wh) -> tuple[dt.date | None, list[dict], int]:
+    """The day's list as built by the dbt model marts.call_list (read through the warehouse layer `wh`,
+    on any engine): (list date, rows in order, eligible)."""
+    if not wh.table_exists("marts", "call_list"):
         raise PatientbaseError("The warehouse has no marts.call_list yet: run `patientbase build` first.")
-    cursor = con.execute("select * from marts.call_list order by administrator, slot")
-    names = [d[0] for d in cursor.description]
-    rows = [dict(zip(names, r)) for r in cursor.fetchall()]
-    day = rows[0]["list_date"] if rows else con.execute(
-        "select as_of_date from intermediate.int_as_of_date").fetchone()[0]
-    eligible = con.execute(
-        "select count(*) from marts.call_list_candidates where exclusion_reason is null"
-    ).fetchone()[0]
+    rows = wh.records("select * from marts.call_list order by administrator, slot")
+    day = rows[0]["list_date"] if rows else wh.scalar("select as_of_date from intermediate.int_as_of_date")
+    eligible = wh.scalar("select count(*) from marts.call_list_candidates where exclusion_reason is null")
     return day, rows, eligible
 
 
@@ -315,7 +311,7 @@ def free_name(path: Path) -> Path:
     return candidate
 
 
-def export_call_list(con, out_dir: Path, admins: list[str], per_admin: int, fmt: str = "csv",
+def export_call_list(wh, out_dir: Path, admins: list[str], per_admin: int, fmt: str = "csv",
                      delimiter: str = ";", language: str = "ru") -> CallListResult:
     """Write marts.call_list as the administrators' file; the list itself is the dbt model's.
 
@@ -327,7 +323,7 @@ def export_call_list(con, out_dir: Path, admins: list[str], per_admin: int, fmt:
     if fmt not in ("csv", "xlsx"):
         raise ConfigError(f"Unknown call-list format {fmt!r}: use csv or xlsx.")
     language = "en" if language == "en" else "ru"
-    day, rows, eligible = call_list(con)
+    day, rows, eligible = call_list(wh)
     header = [ru if language == "ru" else en for _, en, ru in CALL_LIST_COLUMNS]
     suffix = "_ru" if language == "ru" else ""
     labels = specialty_labels(language)
@@ -385,84 +381,49 @@ SEGMENT_COLUMNS = ["person_id", "display_name", "phone", "email", "segment", "se
                    "rfm_code", "lifecycle_status", "last_visit_date", "total_revenue", "can_call"]
 
 
-def neutralise_sql(expression: str) -> str:
-    """SQL for `neutralise`: a text that starts like a formula gets a leading apostrophe."""
-    starts = ", ".join(f"chr({ord(c)})" for c in FORMULA_START)
-    return f"case when left({expression}, 1) in ({starts}) then chr(39) || {expression} else {expression} end"
-
-
-def _copy_csv_with_bom(con, select_sql: str, path: Path, delimiter: str) -> None:
-    """COPY a query to `path` as UTF-8 CSV with a BOM (Excel then detects the encoding), atomically.
-
-    DuckDB writes the file (no Python loop over rows); the BOM is put in front by a byte copy.
-    """
-    tmp = _atomic_target(path)
-    body = tmp.with_name(tmp.name + ".body")
-    try:
-        con.execute(
-            f"copy ({select_sql}) to {q_str(str(body))} (format csv, header true, delimiter {q_str(delimiter)})"
-        )
-        with tmp.open("wb") as out, body.open("rb") as src:
-            out.write("\ufeff".encode("utf-8"))
-            shutil.copyfileobj(src, out, 1 << 20)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-        body.unlink(missing_ok=True)
-
-
-def export_segments(con, out_dir: Path, delimiter: str = ";") -> list[tuple[str, int, Path]]:
+def export_segments(wh, out_dir: Path, delimiter: str = ";") -> list[tuple[str, int, Path]]:
     """One CSV per RFM segment with the people who may be messaged (SMS and e-mail tools).
 
-    The members are selected once into a temporary table (text cells already formula-safe), and each
-    segment's file is one DuckDB COPY of it, ordered by revenue.
+    The members are read once through the warehouse layer `wh` (any engine), ordered by segment and
+    revenue; each segment's file is written by `write_csv` (UTF-8 with a BOM, atomically). Text cells
+    that start like a formula are neutralised; numbers and dates are written as they are.
     """
-    if not table_exists(con, "marts", "rfm_scores"):
+    if not wh.table_exists("marts", "rfm_scores"):
         raise PatientbaseError("The warehouse has no marts.rfm_scores yet: run `patientbase build` first.")
-    text = {
-        "person_id": "patients.person_id",
-        "display_name": "patients.display_name",
-        "phone": "ltrim(patients.phone_e164, '+')",
-        "email": "patients.email",
-        "segment": "rfm.segment",
-        "segment_label_ru": "rfm.segment_label_ru",
-        "rfm_code": "rfm.rfm_code",
-        "lifecycle_status": "patients.lifecycle_status",
-    }
-    other = {
-        "last_visit_date": "cast(patients.last_visit_at as date)",
-        "total_revenue": "patients.total_revenue",
-        "can_call": "case when patients.can_call then 'true' else 'false' end",
-    }
-    columns = {**{k: neutralise_sql(v) for k, v in text.items()}, **other}
-    select_list = ", ".join(f"{columns[name]} as {name}" for name in SEGMENT_COLUMNS)
-    con.execute(
-        f"""
-        create or replace temp table _segment_members as
-        select rfm.segment as _segment, {select_list}
+    segments = [r[0] for r in wh.rows("select distinct segment from marts.rfm_scores order by segment")]
+    members = wh.rows(
+        """
+        select
+            rfm.segment,
+            patients.person_id,
+            patients.display_name,
+            patients.phone_e164,
+            patients.email,
+            rfm.segment,
+            rfm.segment_label_ru,
+            rfm.rfm_code,
+            patients.lifecycle_status,
+            cast(patients.last_visit_at as date),
+            patients.total_revenue,
+            case when patients.can_call then 'true' else 'false' end
         from marts.rfm_scores as rfm
-        join marts.dim_patients as patients using (person_id)
+        inner join marts.dim_patients as patients
+            on rfm.person_id = patients.person_id
         where patients.can_message and not patients.is_deceased
+        order by rfm.segment, patients.total_revenue desc, patients.person_id
         """
     )
-    try:
-        counts = dict(con.execute(
-            "select segments.segment, count(members._segment) "
-            "from (select distinct segment from marts.rfm_scores) as segments "
-            "left join _segment_members as members on members._segment = segments.segment group by segments.segment"
-        ).fetchall())
-        written = []
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for segment in sorted(counts):
-            safe = re.sub(r"[^a-z0-9_]+", "_", segment.lower())
-            path = out_dir / f"segment_{safe}.csv"
-            _copy_csv_with_bom(
-                con,
-                f"select {', '.join(SEGMENT_COLUMNS)} from _segment_members where _segment = {q_str(segment)} "
-                f"order by total_revenue desc, person_id",
-                path, delimiter,
-            )
-            written.append((segment, counts[segment], path))
-    finally:
-        con.execute("drop table if exists _segment_members")
+    by_segment: dict[str, list[list]] = {segment: [] for segment in segments}
+    text = {name for name in SEGMENT_COLUMNS if name not in ("last_visit_date", "total_revenue", "can_call")}
+    for segment, *values in members:
+        row = dict(zip(SEGMENT_COLUMNS, values))
+        row["phone"] = row["phone"].lstrip("+") if row["phone"] else row["phone"]
+        by_segment[segment].append([neutralise(row[name]) if name in text else row[name] for name in SEGMENT_COLUMNS])
+    written = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for segment in sorted(by_segment):
+        safe = re.sub(r"[^a-z0-9_]+", "_", segment.lower())
+        path = out_dir / f"segment_{safe}.csv"
+        write_csv(path, SEGMENT_COLUMNS, by_segment[segment], delimiter=delimiter, guard=False)
+        written.append((segment, len(by_segment[segment]), path))
     return written

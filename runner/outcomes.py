@@ -15,6 +15,10 @@ and the words following a known phrase do not matter (`Записана на 10.
 UTF-8 CSV the export wrote, as a CSV re-saved by Russian Excel (Windows-1251, `;` or `,`), or as XLSX.
 Cells the export neutralised against formulas (`'@ID`, `'+7…`) are restored.
 
+The list is checked against the warehouse's marts on its engine (DuckDB, PostgreSQL or Spark); the calls
+are written into the raw tables of the loading area (the local DuckDB file, runner/engine.py), which
+the command then pushes into the engine in the same publishing.
+
 Outcomes are also kept in `raw.call_list_outcomes`, and `patientbase load` puts them back into
 `raw.calls` after replacing it with a newer MIS call export, so a reload never loses them.
 """
@@ -33,7 +37,7 @@ import phonenumbers
 
 from .errors import PatientbaseError
 from .export import CALL_LIST_COLUMNS, FORMULA_START
-from .load import ensure_raw_schema, file_sha256, merge_outcomes_into_calls, table_exists
+from .load import ensure_raw_schema, file_sha256, merge_outcomes_into_calls
 from .mapping import xlsx_to_csv
 
 #: What an administrator may type in the result column, per stored result. Matching ignores case,
@@ -254,27 +258,28 @@ def accepted_words() -> str:
     return "; ".join(f"{result}: {', '.join(words[:6])} …" for result, words in RESULT_WORDS.items())
 
 
-def _list_rows(con) -> tuple[dict[str, tuple], set[dt.date]]:
+def _list_rows(wh) -> tuple[dict[str, tuple], set[dt.date]]:
     """The warehouse's call list: list_row_id -> (person_ids, action_codes, phone_e164), and its dates."""
-    if not table_exists(con, "marts", "call_list"):
+    if not wh.table_exists("marts", "call_list"):
         return {}, set()
-    rows = con.execute("select list_row_id, person_ids, action_codes, phone_e164, list_date from marts.call_list").fetchall()
+    rows = wh.rows("select list_row_id, person_ids, action_codes, phone_e164, list_date from marts.call_list")
     return {r[0]: (r[1], r[2], r[3]) for r in rows}, {r[4] for r in rows}
 
 
-def _person_phones(con, person_ids: set[str]) -> dict[str, set[str]]:
+def _person_phones(wh, person_ids: set[str]) -> dict[str, set[str]]:
     """Each person's known phones: the call-list candidates' and the patient card's."""
-    tables = [t for t in ("call_list_candidates", "dim_patients") if table_exists(con, "marts", t)]
+    tables = [t for t in ("call_list_candidates", "dim_patients") if wh.table_exists("marts", t)]
     if not person_ids or not tables:
         return {}
     union = " union all ".join(f"select person_id, phone_e164 from marts.{t}" for t in tables)
-    rows = con.execute(
-        f"select person_id, phone_e164 from ({union}) as phones where person_id in (select unnest(?))",
-        [sorted(person_ids)],
-    ).fetchall()
     out: dict[str, set[str]] = {}
-    for person, phone in rows:
-        out.setdefault(person, set()).add(phone)
+    wanted = sorted(person_ids)
+    for at in range(0, len(wanted), 500):  # one `?` per id: a list parameter is not portable
+        chunk = wanted[at:at + 500]
+        rows = wh.rows(f"select person_id, phone_e164 from ({union}) as phones "
+                       f"where person_id in ({', '.join('?' for _ in chunk)})", chunk)
+        for person, phone in rows:
+            out.setdefault(person, set()).add(phone)
     return out
 
 
@@ -286,12 +291,13 @@ def _e164(phone: str, region: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def read_outcomes(con, name: str, rows, region: str = "RU"):
-    """Check every called row; return (calls, problems). Calls are tuples in raw.call_list_outcomes order."""
-    listed, listed_dates = _list_rows(con)
+def read_outcomes(wh, name: str, rows, region: str = "RU"):
+    """Check every called row against the warehouse's list and patients (`wh`, on its engine); return
+    (calls, problems). Calls are tuples in raw.call_list_outcomes order."""
+    listed, listed_dates = _list_rows(wh)
     calls, problems = [], []
     called = [(line, row) for line, row in rows if row.get("result")]
-    phones = _person_phones(con, {p.strip() for _, row in called for p in row["person_ids"].split(",") if p.strip()})
+    phones = _person_phones(wh, {p.strip() for _, row in called for p in row["person_ids"].split(",") if p.strip()})
     for line, row in called:
         before = len(problems)
 
@@ -346,7 +352,10 @@ def read_outcomes(con, name: str, rows, region: str = "RU"):
     return calls, problems
 
 
-def load_outcomes(con, path: Path, delimiter: str = ";", region: str = "RU") -> OutcomesResult:
+def load_outcomes(wh, con, path: Path, delimiter: str = ";", region: str = "RU") -> OutcomesResult:
+    """Check the filled-in list against the warehouse (`wh`, on its engine) and write its calls into the
+    loading area `con` (the local DuckDB file that holds the raw tables; the caller pushes raw into
+    PostgreSQL or Spark afterwards, in the same publishing)."""
     path = Path(path)
     if not path.is_file():
         raise PatientbaseError(f"{path}: no such file.")
@@ -367,7 +376,7 @@ def load_outcomes(con, path: Path, delimiter: str = ";", region: str = "RU") -> 
         if con.execute("select count(*) from raw.call_list_outcomes where file_sha256 = ?", [sha]).fetchone()[0]:
             con.execute("rollback")
             return OutcomesResult(path.name, 0, 0, 0, 0, already_loaded=True)
-        calls, problems = read_outcomes(con, path.name, rows, region)
+        calls, problems = read_outcomes(wh, path.name, rows, region)
         if problems:
             raise PatientbaseError(problem_message(path.name, problems))
         now = dt.datetime.now().replace(microsecond=0)

@@ -21,10 +21,9 @@ from pathlib import Path
 
 from . import __version__
 from .config import Config
+from .db import open_warehouse
 from .errors import ConfigError, PatientbaseError
-from .load import table_exists
 from .report_texts import DAYS, LANGUAGES, MONTHS, NOUNS, SHORT_DAYS, SHORT_MONTHS, TEXTS
-from .warehouse import connect
 
 #: Marts the report cannot do without; the call-list marts are optional (conditional sections).
 REQUIRED_MARTS = ("kpi_headline", "kpi_monthly", "dim_patients", "cohort_revenue", "cohort_retention", "rfm_scores",
@@ -107,10 +106,9 @@ class Fmt:
             return "—"
         return f"{MONTHS[self.lang][day.month - 1]} {day.year}"
 
-    def month_label_sql(self, column: str) -> str:
-        """SQL for 'окт 2026' / 'Oct 2026' from a date column: one label per row, computed by the query."""
-        names = ", ".join("'" + name + "'" for name in SHORT_MONTHS[self.lang])
-        return f"[{names}][month({column})] || ' ' || cast(year({column}) as varchar)"
+    def month_label(self, day) -> str:
+        """'окт 2026' / 'Oct 2026': a heatmap row's label."""
+        return f"{SHORT_MONTHS[self.lang][day.month - 1]} {day.year}"
 
     def date(self, day) -> str:
         return f"{day:%d.%m.%Y}" if self.lang == "ru" else f"{day:%Y-%m-%d}"
@@ -172,21 +170,26 @@ class ReportResult:
     size_bytes: int
 
 
-def _columns(con, sql: str, params=()) -> dict[str, list]:
-    """A query's result as {column: values}: the column-wise shape plotly takes."""
-    cursor = con.execute(sql, list(params))
-    names = [d[0] for d in cursor.description]
-    rows = cursor.fetchall()
+def _columns(wh, sql: str, params=()) -> dict[str, list]:
+    """A query's result as {column: values}: the column-wise shape plotly takes. The SQL is portable
+    (runner/db.py); decimals come back as floats, which is what a chart draws."""
+    import decimal
+
+    rows = wh.records(sql, params)
     if not rows:
-        return {name: [] for name in names}
-    return {name: list(values) for name, values in zip(names, zip(*rows, strict=True), strict=True)}
+        return {name.lower(): [] for name in _names(wh, sql, params)}
+    names = list(rows[0])
+    return {name.lower(): [float(v) if isinstance(v, decimal.Decimal) else v for v in (row[name] for row in rows)]
+            for name in names}
 
 
-def _table_columns(con, table: str) -> set[str]:
-    return {r[0] for r in con.execute(
-        "select column_name from information_schema.columns where table_schema = 'marts' and table_name = ?",
-        [table],
-    ).fetchall()}
+def _names(wh, sql: str, params) -> list[str]:
+    """The column names of a query that returned no rows."""
+    return list(wh.frame(f"select * from ({sql}) as query where 1 = 0", params).columns)
+
+
+def _table_columns(wh, table: str) -> set[str]:
+    return set(wh.table_columns("marts", table))
 
 
 def _label_column(columns: set[str], lang: str, stem: str, fallback: str, alias: str = "") -> str:
@@ -198,15 +201,15 @@ def _label_column(columns: set[str], lang: str, stem: str, fallback: str, alias:
 
 
 class ReportBuilder:
-    def __init__(self, con, lang: str, fmt: Fmt, daily_calls: int | None = None):
-        self.con = con
+    def __init__(self, wh, lang: str, fmt: Fmt, daily_calls: int | None = None):
+        self.con = wh  # the warehouse layer (runner/db.py): portable SQL on any engine
         self.lang = lang
         self.fmt = fmt
         self.daily_calls = daily_calls  # the call list's capacity: administrators x calls each
         self.t = TEXTS[lang]
         self.not_shown: list[str] = []
         # the headline figures, each defined once in marts.kpi_headline
-        self.headline = {k: v[0] for k, v in _columns(con, "select * from marts.kpi_headline").items()}
+        self.headline = {k: v[0] for k, v in _columns(wh, "select * from marts.kpi_headline").items()}
 
     # -- plotly plumbing ------------------------------------------------------------------------------
 
@@ -244,7 +247,7 @@ class ReportBuilder:
                  t["tile_churn_note"].format(month=f.month(row["churn_month"]), churned=f.number(row["churned_patients"]),
                                              base=f.number(row["churn_base_patients"]))),
         ]
-        if row["potential_revenue"] is not None and table_exists(self.con, "marts", "base_potential"):
+        if row["potential_revenue"] is not None and self.con.table_exists("marts", "base_potential"):
             tiles.append(Tile(t["tile_potential"], f.money(row["potential_revenue"], short=True),
                               t["tile_potential_note"].format(returns=f.number(row["expected_returns"]))))
         return tiles
@@ -269,12 +272,12 @@ class ReportBuilder:
 
             select
                 month,
-                cast(primary_revenue as double) as primary_revenue,
-                cast(repeat_revenue as double) as repeat_revenue,
-                cast(repeat_revenue_share as double) as repeat_revenue_share,
+                primary_revenue,
+                repeat_revenue,
+                repeat_revenue_share,
                 case when is_complete_month then 1.0 else 0.45 end as opacity,
-                cast(sum(repeat_revenue) filter (where is_last_year) over () as double) as last_year_repeat,
-                cast(sum(revenue) filter (where is_last_year) over () as double) as last_year_revenue
+                sum(case when is_last_year then repeat_revenue end) over () as last_year_repeat,
+                sum(case when is_last_year then revenue end) over () as last_year_revenue
             from months
             order by month
         """)
@@ -329,7 +332,7 @@ class ReportBuilder:
 
     def cohort_revenue(self) -> Chart:
         t, f = self.t, self.fmt
-        data = _columns(self.con, f"""
+        data = _columns(self.con, """
             with
 
             cells as (
@@ -342,20 +345,21 @@ class ReportBuilder:
             )
 
             select
-                {f.month_label_sql('cohort_month')} as cohort_label,
+                cohort_month,
                 months_since_first,
-                cast(cumulative_revenue_per_patient as double) as value,
-                cast(sum(cumulative_revenue) filter (where is_month_0) over ()
-                     / nullif(sum(cohort_size) filter (where is_month_0) over (), 0) as double) as month_0,
-                cast(sum(cumulative_revenue) filter (where is_month_6) over ()
-                     / nullif(sum(cohort_size) filter (where is_month_6) over (), 0) as double) as month_6,
-                cast(sum(cumulative_revenue) filter (where is_month_12) over ()
-                     / nullif(sum(cohort_size) filter (where is_month_12) over (), 0) as double) as month_12
+                cumulative_revenue_per_patient as value,
+                sum(case when is_month_0 then cumulative_revenue end) over ()
+                    / nullif(sum(case when is_month_0 then cohort_size end) over (), 0) as month_0,
+                sum(case when is_month_6 then cumulative_revenue end) over ()
+                    / nullif(sum(case when is_month_6 then cohort_size end) over (), 0) as month_6,
+                sum(case when is_month_12 then cumulative_revenue end) over ()
+                    / nullif(sum(case when is_month_12 then cohort_size end) over (), 0) as month_12
             from cells
             order by cohort_month, months_since_first
         """)
-        if not data["cohort_label"]:
+        if not data["cohort_month"]:
             return Chart("cohort_revenue", t["cohort_revenue_title"], None, None)
+        data["cohort_label"] = [f.month_label(day) for day in data["cohort_month"]]
         chart = self._cohort_heatmap("cohort_revenue", t["cohort_revenue_title"], data,
                                      t["cohort_hover_revenue"].replace("%{z:,.0f}", f.money_hover("z")),
                                      f.money_axis())
@@ -365,7 +369,7 @@ class ReportBuilder:
 
     def cohort_retention(self) -> Chart:
         t, f = self.t, self.fmt
-        data = _columns(self.con, f"""
+        data = _columns(self.con, """
             with
 
             cells as (
@@ -379,24 +383,25 @@ class ReportBuilder:
             )
 
             select
-                {f.month_label_sql('cohort_month')} as cohort_label,
+                cohort_month,
                 months_since_first,
-                cast(retention_rate as double) as value,
-                cast(quantile_cont(retention_rate, 0.98) over () as double) as colour_max,
-                sum(active_patients) filter (where is_month_1) over ()
-                    / nullif(sum(cohort_size) filter (where is_month_1) over (), 0) as month_1,
-                sum(active_patients) filter (where is_month_6) over ()
-                    / nullif(sum(cohort_size) filter (where is_month_6) over (), 0) as month_6,
-                sum(active_patients) filter (where is_month_12) over ()
-                    / nullif(sum(cohort_size) filter (where is_month_12) over (), 0) as month_12
+                retention_rate as value,
+                sum(case when is_month_1 then active_patients end) over () * 1.0
+                    / nullif(sum(case when is_month_1 then cohort_size end) over (), 0) as month_1,
+                sum(case when is_month_6 then active_patients end) over () * 1.0
+                    / nullif(sum(case when is_month_6 then cohort_size end) over (), 0) as month_6,
+                sum(case when is_month_12 then active_patients end) over () * 1.0
+                    / nullif(sum(case when is_month_12 then cohort_size end) over (), 0) as month_12
             from cells
             order by cohort_month, months_since_first
         """)
-        if not data["cohort_label"]:
+        if not data["cohort_month"]:
             return Chart("cohort_retention", t["cohort_retention_title"], None, None)
+        data["cohort_label"] = [f.month_label(day) for day in data["cohort_month"]]
+        rates = sorted(v for v in data["value"] if v is not None)
         chart = self._cohort_heatmap("cohort_retention", t["cohort_retention_title"], data,
                                      t["cohort_hover_retention"], {"tickformat": ".0%"},
-                                     zmax=data["colour_max"][0] or None)
+                                     zmax=_quantile(rates, 0.98) or None)
         chart.reading = t["cohort_retention_reading"].format(
             m1=f.pct(data["month_1"][0]), m6=f.pct(data["month_6"][0]), m12=f.pct(data["month_12"][0]))
         return chart
@@ -417,8 +422,7 @@ class ReportBuilder:
                     f_score,
                     max(rfm_scale) as rfm_scale,
                     count(*) as patients,
-                    sum(monetary) as revenue,
-                    string_agg(distinct {label}, ' / ') as segments
+                    sum(monetary) as revenue
                 from marts.rfm_scores
                 group by r_score, f_score
             )
@@ -428,10 +432,9 @@ class ReportBuilder:
                 f_score,
                 rfm_scale,
                 patients,
-                cast(revenue as double) as revenue,
-                segments,
-                patients / sum(patients) over () as share_of_patients,
-                cast(revenue / nullif(sum(revenue) over (), 0) as double) as share_of_revenue,
+                revenue,
+                patients * 1.0 / sum(patients) over () as share_of_patients,
+                revenue / nullif(sum(revenue) over (), 0) as share_of_revenue,
                 case when revenue > 0.3 * max(revenue) over () then 'white' else '{INK}' end as text_colour
             from cells
             order by revenue desc, r_score desc, f_score desc
@@ -439,6 +442,11 @@ class ReportBuilder:
         chart = Chart("rfm_grid", t["rfm_grid_title"], None, None, height=460, wide=False)
         if not data["r_score"]:
             return chart
+        names: dict[tuple, list[str]] = {}  # the segments a cell holds, in name order
+        for r_score, f_score, name in self.con.rows(
+                f"select distinct r_score, f_score, {label} as segment_label from marts.rfm_scores"):
+            names.setdefault((r_score, f_score), []).append(name)
+        data["segments"] = [" / ".join(sorted(names.get(cell, []))) for cell in zip(data["r_score"], data["f_score"])]
         scale = max(data["rfm_scale"])
         chart.reading = t["rfm_grid_reading"].format(
             r=data["r_score"][0], f=data["f_score"][0], patients=f.count(data["patients"][0]),
@@ -475,7 +483,7 @@ class ReportBuilder:
             with
 
             pareto as (
-                select cast(top15_revenue_share_all_time as double) as top_15_share from marts.kpi_headline
+                select top15_revenue_share_all_time as top_15_share from marts.kpi_headline
             ),
 
             segments as (
@@ -483,16 +491,19 @@ class ReportBuilder:
                     {label} as segment_label,
                     sort_order,
                     patients,
-                    cast(share_of_patients as double) as share_of_patients,
-                    cast(share_of_revenue as double) as share_of_revenue
+                    share_of_patients,
+                    share_of_revenue
                 from marts.rfm_segment_summary
             )
 
             select
                 segments.*,
-                arg_max(segment_label, share_of_revenue) over () as top_segment,
+                -- the segment with the largest share of revenue (arg_max, written portably)
+                first_value(segment_label) over (order by share_of_revenue desc nulls last, sort_order)
+                    as top_segment,
                 max(share_of_revenue) over () as top_share_of_revenue,
-                arg_max(share_of_patients, share_of_revenue) over () as top_share_of_patients,
+                first_value(share_of_patients) over (order by share_of_revenue desc nulls last, sort_order)
+                    as top_share_of_patients,
                 pareto.top_15_share
             from segments
             cross join pareto
@@ -557,6 +568,11 @@ class ReportBuilder:
                     to_segments.sort_order as to_order,
                     from_segments.segment = 'new_entry' as is_new_entry,
                     from_segments.segment = to_segments.segment as is_same_segment,
+                    case
+                        when from_segments.segment <> 'new_entry' and from_segments.segment <> to_segments.segment
+                            then 1
+                        else 0
+                    end as is_flow,
                     coalesce(moves.patients, 0) as patients
                 from from_segments
                 cross join segments as to_segments
@@ -570,13 +586,20 @@ class ReportBuilder:
                 to_label,
                 nullif(patients, 0) as patients,
                 (select month from last_month) as month,
-                max(patients) filter (where not is_same_segment) over () as colour_max,
-                sum(patients) filter (where not is_same_segment and not is_new_entry) over () as moved,
-                sum(patients) filter (where not is_new_entry) over () as scored_before,
-                sum(patients) filter (where is_new_entry) over () as new_entries,
-                arg_max(from_label, patients) filter (where not is_same_segment and not is_new_entry) over () as flow_from,
-                arg_max(to_label, patients) filter (where not is_same_segment and not is_new_entry) over () as flow_to,
-                max(patients) filter (where not is_same_segment and not is_new_entry) over () as flow_patients
+                max(case when not is_same_segment then patients end) over () as colour_max,
+                sum(case when not is_same_segment and not is_new_entry then patients end) over () as moved,
+                sum(case when not is_new_entry then patients end) over () as scored_before,
+                sum(case when is_new_entry then patients end) over () as new_entries,
+                -- the largest flow between two segments and its labels (arg_max, written portably)
+                case when max(is_flow) over () = 1 then
+                    first_value(from_label) over (order by is_flow desc, patients desc, from_order, from_label,
+                                                     to_order, to_label)
+                end as flow_from,
+                case when max(is_flow) over () = 1 then
+                    first_value(to_label) over (order by is_flow desc, patients desc, from_order, from_label,
+                                                   to_order, to_label)
+                end as flow_to,
+                max(case when is_flow = 1 then patients end) over () as flow_patients
             from grid
             order by from_order, from_label, to_order, to_label
         """, [t["migration_new_entry"]])
@@ -616,21 +639,26 @@ class ReportBuilder:
                 select
                     {label} as channel_label,
                     patients,
-                    cast(ltv_6m as double) as ltv_6m,
-                    cast(ltv_12m as double) as ltv_12m,
-                    cast(cac as double) as cac,
-                    cast(ltv_12m_to_cac as double) as ltv_12m_to_cac
+                    ltv_6m,
+                    ltv_12m,
+                    cac,
+                    ltv_12m_to_cac
                 from marts.channel_ltv
             )
 
             select
                 *,
                 count(ltv_12m_to_cac) over () as channels_with_cac,
-                arg_max(channel_label, ltv_12m_to_cac) over () as best_channel,
+                -- arg_max / arg_min, written portably: the first label in the figure's order
+                first_value(channel_label) over (order by ltv_12m_to_cac desc nulls last, channel_label)
+                    as best_channel,
                 max(ltv_12m_to_cac) over () as best_ratio,
-                arg_min(channel_label, ltv_12m_to_cac) over () as worst_channel,
+                first_value(channel_label) over (order by ltv_12m_to_cac asc nulls last, channel_label)
+                    as worst_channel,
                 min(ltv_12m_to_cac) over () as worst_ratio,
-                arg_max(channel_label, ltv_12m) over () as best_ltv_channel,
+                case when max(ltv_12m) over () is not null then
+                    first_value(channel_label) over (order by ltv_12m desc nulls last, channel_label)
+                end as best_ltv_channel,
                 max(ltv_12m) over () as best_ltv
             from channels
             order by ltv_12m desc nulls last, channel_label
@@ -672,12 +700,12 @@ class ReportBuilder:
         import plotly.graph_objects as go
 
         t, f = self.t, self.fmt
-        if table_exists(self.con, "marts", "call_list_candidates"):
+        if self.con.table_exists("marts", "call_list_candidates"):
             columns = _table_columns(self.con, "call_list_candidates")
             label = _label_column(columns, self.lang, "action_label", "action_code")
             where = "where exclusion_reason is null" if "exclusion_reason" in columns else ""
             source = f"select {label} as action_label, expected_value from marts.call_list_candidates {where}"
-        elif table_exists(self.con, "marts", "patient_next_action"):
+        elif self.con.table_exists("marts", "patient_next_action"):
             # before the candidates mart lands: today's due call actions (CONTRACT §2 columns)
             columns = _table_columns(self.con, "patient_next_action")
             label = _label_column(columns, self.lang, "action_label", "action_code")
@@ -699,7 +727,7 @@ class ReportBuilder:
                 select
                     action_label,
                     count(*) as patients,
-                    cast(coalesce(sum(expected_value), 0) as double) as expected_value
+                    coalesce(sum(expected_value), 0) as expected_value
                 from candidates
                 group by action_label
             )
@@ -738,10 +766,10 @@ class ReportBuilder:
         import plotly.graph_objects as go
 
         t, f = self.t, self.fmt
-        if not table_exists(self.con, "marts", "call_outcomes"):
+        if not self.con.table_exists("marts", "call_outcomes"):
             self.not_shown.append(t["not_built"].format(what=t["label_outcomes"], table="marts.call_outcomes"))
             return None
-        if table_exists(self.con, "marts", "action_rules"):
+        if self.con.table_exists("marts", "action_rules"):
             label = _label_column(_table_columns(self.con, "action_rules"), self.lang, "label", "outcomes.action_code",
                                   alias="rules")
             labels_join = "left join marts.action_rules as rules on rules.action_code = outcomes.action_code"
@@ -757,16 +785,16 @@ class ReportBuilder:
                     sum(outcomes.reached) as reached,
                     sum(outcomes.booked) as booked,
                     sum(outcomes.came) as came,
-                    cast(sum(outcomes.revenue) as double) as revenue
+                    sum(outcomes.revenue) as revenue
                 from marts.call_outcomes as outcomes
                 {labels_join}
-                group by 1
+                group by {label}
             )
 
             select
                 *,
                 sum(attempts) over () as total_attempts,
-                sum(reached) over () / nullif(sum(attempts) over (), 0) as reach_rate,
+                sum(reached) over () * 1.0 / nullif(sum(attempts) over (), 0) as reach_rate,
                 sum(booked) over () as total_booked,
                 sum(came) over () as total_came,
                 sum(revenue) over () as total_revenue
@@ -798,7 +826,7 @@ class ReportBuilder:
         import plotly.graph_objects as go
 
         t, f = self.t, self.fmt
-        if not table_exists(self.con, "marts", "base_potential"):
+        if not self.con.table_exists("marts", "base_potential"):
             self.not_shown.append(t["not_built"].format(what=t["label_potential"], table="marts.base_potential"))
             return None
         label = _label_column(_table_columns(self.con, "rfm_segment_summary"), self.lang, "segment_label", "segment")
@@ -813,8 +841,8 @@ class ReportBuilder:
                 select
                     coalesce({own_label}, base_potential.segment) as segment_label,
                     base_potential.patients,
-                    cast(base_potential.expected_returns as double) as expected_returns,
-                    cast(base_potential.potential_revenue as double) as potential_revenue
+                    base_potential.expected_returns,
+                    base_potential.potential_revenue
                 from marts.base_potential
                 left join labels on labels.segment = base_potential.segment
             )
@@ -913,9 +941,31 @@ def render(cfg: Config, lang: str, as_of, tiles: list[Tile], sections: list[Sect
         subtitle=t["subtitle"].format(as_of=fmt.date(as_of) if as_of else "—", currency=cfg.currency,
                                       generated=f"{fmt.date(generated.date())} {generated:%H:%M}"),
         not_shown=t["not_shown"].format(items="; ".join(not_shown)) if not_shown else "",
-        footer=t["footer"].format(version=__version__, warehouse=cfg.warehouse_path.name),
+        footer=t["footer"].format(version=__version__, warehouse=_warehouse_name(cfg)),
         plotly_js=get_plotlyjs(), locale_js=_locale_script(lang),
     )
+
+
+def _warehouse_name(cfg: Config) -> str:
+    """The warehouse as the footer names it: the DuckDB file's name, else the engine and its database."""
+    from .engine import engine_of, settings
+
+    engine = engine_of(cfg)
+    if engine == "postgres":
+        return f"PostgreSQL {settings(cfg)['dbname']}"
+    if engine == "spark":
+        return "Spark"
+    return cfg.warehouse_path.name
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    """The q-quantile of sorted values, interpolated linearly (as quantile_cont): a colour scale's top."""
+    if not values:
+        return None
+    at = (len(values) - 1) * q
+    low = int(at)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (at - low)
 
 
 def resolve_language(cfg: Config, lang: str | None) -> str:
@@ -933,15 +983,15 @@ def write_report(cfg: Config, out: str | os.PathLike | None = None, lang: str | 
     path = Path(out).expanduser().resolve() if out else cfg.exports_path / "report.html"
     if path.is_dir():
         raise ConfigError(f"--out {path} is a folder; give a file name such as {path / 'report.html'}.")
-    with connect(cfg, read_only=True) as con:
-        missing = [m for m in REQUIRED_MARTS if not table_exists(con, "marts", m)]
+    with open_warehouse(cfg) as wh:
+        missing = [m for m in REQUIRED_MARTS if not wh.table_exists("marts", m)]
         if missing:
             raise PatientbaseError(
                 f"The warehouse has no {', '.join('marts.' + m for m in missing)} yet: run `patientbase build` "
                 "(or `patientbase run`) first, then `patientbase report`."
             )
         admins, per_admin = getattr(cfg, "admins", None), getattr(cfg, "calls_per_admin", None)
-        builder = ReportBuilder(con, lang, Fmt(lang, cfg.currency),
+        builder = ReportBuilder(wh, lang, Fmt(lang, cfg.currency),
                                 daily_calls=len(admins) * per_admin if admins and per_admin else None)
         as_of = builder.headline["as_of_date"]
         tiles = builder.tiles()

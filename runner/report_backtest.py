@@ -1,13 +1,11 @@
 """The report's backtest chart and sentence: how well the return prediction did on the clinic's own
 history (marts.prediction_backtest), in one picture and one line.
 
-Kept apart from report.py so the report only calls `backtest_chart(con, lang)`; the figures come from
+Kept apart from report.py so the report only calls `backtest_chart(wh, lang)`; the figures come from
 one query against the mart, Python only draws them.
 """
 
 from __future__ import annotations
-
-from .load import table_exists
 
 TEXTS = {
     "en": {
@@ -31,23 +29,28 @@ TEXTS = {
 }
 
 
+def _float(value) -> float | None:
+    return None if value is None else float(value)
+
+
 def _pct(share: float, lang: str) -> str:
     text = f"{100 * share:.0f}%"
     return text.replace(".", ",") if lang == "ru" else text
 
 
-def backtest_figures(con) -> dict | None:
+def backtest_figures(wh) -> dict | None:
     """The chosen model's backtest: cutoff, horizon, base and top-decile return rates, and per decile
-    the predicted and observed return rates. None before predict has run."""
-    if not table_exists(con, "marts", "prediction_backtest"):
+    the predicted and observed return rates (read through the warehouse layer `wh`, any engine). None
+    before predict has run."""
+    if not wh.table_exists("marts", "prediction_backtest"):
         return None
-    rows = con.execute("""
-        select cutoff_date, horizon_days, decile, model_name,
-               cast(return_rate as double), cast(predicted_return_rate as double)
+    rows = [(cutoff, days, decile, model, _float(rate), _float(predicted)) for cutoff, days, decile, model, rate, predicted
+            in wh.rows("""
+        select cutoff_date, horizon_days, decile, model_name, return_rate, predicted_return_rate
         from marts.prediction_backtest
         where is_chosen_model
         order by decile nulls first
-    """).fetchall()
+    """)]
     if not rows or rows[0][2] is not None or len(rows) < 2:
         return None
     total, per_decile = rows[0], rows[1:]
@@ -59,22 +62,22 @@ def backtest_figures(con) -> dict | None:
     }
 
 
-def backtest_sentence(con, lang: str = "en") -> str | None:
-    figures = backtest_figures(con)
+def backtest_sentence(wh, lang: str = "en") -> str | None:
+    figures = backtest_figures(wh)
     if figures is None or figures["top"] is None:
         return None
     return TEXTS[lang]["sentence"].format(cutoff=figures["cutoff"], days=figures["days"],
                                           top=_pct(figures["top"], lang), base=_pct(figures["base"], lang))
 
 
-def backtest_chart(con, lang: str = "en"):
+def backtest_chart(wh, lang: str = "en"):
     """A report Chart (observed vs predicted return rate per decile of the chosen model) with the
     sentence as its reading aid; None before predict has run."""
     import plotly.graph_objects as go
 
     from .report import PRIMARY, REPEAT, Chart
 
-    figures = backtest_figures(con)
+    figures = backtest_figures(wh)
     if figures is None:
         return None
     t = TEXTS[lang]
@@ -88,4 +91,4 @@ def backtest_chart(con, lang: str = "en"):
         legend={"orientation": "h", "y": -0.25}, margin={"l": 60, "r": 20, "t": 16, "b": 90},
         plot_bgcolor="white", paper_bgcolor="white",
     )
-    return Chart("prediction_backtest", t["title"], backtest_sentence(con, lang), fig, wide=True)
+    return Chart("prediction_backtest", t["title"], backtest_sentence(wh, lang), fig, wide=True)

@@ -7,7 +7,6 @@ and draws the intervals.
 
 from __future__ import annotations
 
-from .load import table_exists
 from .report_texts import UPLIFT_TEXTS
 
 #: an uplift whose whole 95% interval lies within ±2 points reads as "about zero"
@@ -42,10 +41,10 @@ def uplift_chart(report):
     from .report import Chart, _columns, _label_column, _table_columns
 
     t, fmt, con = UPLIFT_TEXTS[report.lang], report.fmt, report.con
-    if not table_exists(con, "marts", "call_uplift"):
+    if not con.table_exists("marts", "call_uplift"):
         report.not_shown.append(report.t["not_built"].format(what=t["label"], table="marts.call_uplift"))
         return None
-    if table_exists(con, "marts", "action_rules"):
+    if con.table_exists("marts", "action_rules"):
         label = _label_column(_table_columns(con, "action_rules"), report.lang, "label", "uplift.action_code",
                               alias="rules")
         labels_join = "left join marts.action_rules as rules on rules.action_code = uplift.action_code"

@@ -7,8 +7,8 @@ once with its period); this module only formats them.
 from __future__ import annotations
 
 from .config import Config
-from .load import table_exists
-from .warehouse import connect
+from .db import open_warehouse
+from .engine import describe
 
 
 def _share(value) -> str:
@@ -20,19 +20,16 @@ def _money(value, currency: str) -> str:
 
 
 def headline(cfg: Config) -> str:
-    with connect(cfg, read_only=True) as con:
+    """The summary of the published warehouse, read through runner/db.py on its engine."""
+    with open_warehouse(cfg) as wh:
         figures = None
-        if table_exists(con, "marts", "kpi_headline"):
-            cursor = con.execute("select * from marts.kpi_headline")
-            names = [d[0] for d in cursor.description]
-            row = cursor.fetchone()
-            figures = dict(zip(names, row)) if row else None
-        models = con.execute(
-            "select table_schema, count(*) from information_schema.tables "
-            "where table_schema in ('staging', 'intermediate', 'marts') group by 1 order by 1"
-        ).fetchall()
-        rejects = con.execute("select count(*) from raw.load_rejects").fetchone()[0] if table_exists(con, "raw", "load_rejects") else 0
-    lines = ["", f"Warehouse: {cfg.warehouse_path}"]
+        if wh.table_exists("marts", "kpi_headline"):
+            rows = wh.records("select * from marts.kpi_headline")
+            figures = rows[0] if rows else None
+        models = [(schema, len(wh.tables(schema))) for schema in ("intermediate", "marts", "staging")]
+        models = [(schema, n) for schema, n in models if n]
+        rejects = wh.scalar("select count(*) from raw.load_rejects") if wh.table_exists("raw", "load_rejects") else 0
+    lines = ["", f"Warehouse: {describe(cfg)}"]
     if figures:
         lines += [
             f"  patients (cards)   {figures['patient_cards']:>14,}   with a valid phone: {figures['cards_with_valid_phone']:,}",

@@ -291,3 +291,216 @@ def test_postgres_failed_build_leaves_the_published_schemas_as_they_were(built):
             con.cursor() as cur:
         cur.execute(schemas_sql)
         assert [r[0] for r in cur.fetchall()] == ["intermediate", "marts", "raw", "staging"]
+
+
+# ---------------------------------------------------------------------------------------------------
+# The commands after the build: the same files and figures on every engine
+#
+# On the built clinic15 of each engine: the headline summary, the segment files, the report's figures
+# and the Parquet export equal DuckDB's (read-only commands; this test runs before the ones below, which
+# change the workspace). Then the administrator's day: the list filled in (4 of its 7 rows called) goes
+# back with `outcomes`, and `export call-list` publishes the next list; the calls, the recorded arms,
+# call_outcomes and the list file equal DuckDB's after the same day. Spark reuses the one Spark
+# workspace of the session (one in-process session per pytest process).
+
+FILLED = [("записан", "14:10"), ("не дозвонились", "14:11"), ("перезвонить завтра", "14:12"), ("отказ", "14:13")]
+
+
+def _wh_rows(w, sql: str) -> list[tuple]:
+    """Rows of `sql` read through the runner's warehouse layer in workspace `w`, normalised."""
+    from patientbase.config import load_config
+    from patientbase.db import open_warehouse
+
+    with workspace_at(w.root), open_warehouse(load_config(w.root / "patientbase.yml")) as wh:
+        columns = [c.lower() for c in wh.frame(f"select * from ({sql}) as q where 1 = 0").columns]
+        return _table(columns, wh.rows(sql))[1]
+
+
+def _csv(path: Path) -> list[list[str]]:
+    import csv
+
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        return [[_THOUSANDS.sub("", cell) for cell in row] for row in csv.reader(fh, delimiter=";")]
+
+
+def _report_text(path: Path) -> list[str]:
+    """The report's words and figures (tiles, readings, titles), without the charts' scripts and without
+    the two lines that name the time and the warehouse."""
+    html = re.sub(r"<script.*?</script>", "", path.read_text(encoding="utf-8"), flags=re.S)
+    text = [line.strip() for line in re.sub(r"<[^>]+>", "\n", html).splitlines() if line.strip()]
+    return [_THOUSANDS.sub("", line) for line in text if "generated" not in line and "every figure comes" not in line]
+
+
+def _readers(w) -> dict:
+    from patientbase.config import load_config
+    from patientbase.summary import headline
+
+    with workspace_at(w.root):
+        w.invoke("export", "segments", "--out", "out/segments")
+        w.invoke("report", "--lang", "en", "--out", "out/report.html")
+        parquet = w.invoke("export", "parquet", "--out", "out/parquet").output
+        summary = headline(load_config(w.root / "patientbase.yml")).splitlines()
+    segments = {p.name: _csv(p) for p in sorted((w.root / "out" / "segments").iterdir())}
+    files = {p.stem: duckdb.sql(f"select count(*) from read_parquet('{p}')").fetchall()[0][0]
+             for p in (w.root / "out" / "parquet").glob("*.parquet")}
+    return {"segments": segments, "report": _report_text(w.root / "out" / "report.html"),
+            "summary": [line for line in summary if not line.startswith("Warehouse:")],
+            "parquet": re.sub(r" in [\d.]+ s\.$", "", parquet.strip().splitlines()[-1].split(" in /")[0]), "rows": files}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["postgres", "spark"])
+def test_summary_segments_report_and_parquet_equal_duckdb(built, engine):
+    expected = _readers(built("duckdb", "clinic15")["workspace"])
+    start = time.perf_counter()
+    got = _readers(built(engine, "clinic15")["workspace"])
+    TIMINGS[f"{engine} readers"] = time.perf_counter() - start
+    assert got["summary"] == expected["summary"]
+    assert "  built: 28 in intermediate, 32 in marts, 10 in staging" in got["summary"]
+    assert got["segments"] == expected["segments"]
+    assert [(name, len(rows) - 1) for name, rows in got["segments"].items()] == [
+        ("segment_at_risk.csv", 2), ("segment_champions.csv", 1), ("segment_former_best.csv", 1),
+        ("segment_lost.csv", 2), ("segment_new.csv", 3), ("segment_one_off.csv", 1), ("segment_potential.csv", 1)]
+    assert got["report"] == expected["report"]
+    assert got["parquet"] == expected["parquet"] == "32 Parquet files (1,304 rows)"
+    assert got["rows"] == expected["rows"]
+
+
+def _fill(listed: Path, filled: Path) -> None:
+    import csv
+
+    with listed.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh, delimiter=";"))
+    header = rows[0]
+    for row, (result, at) in zip(rows[1:], FILLED):
+        row[header.index("Результат")], row[header.index("Время звонка")] = result, at
+    with filled.open("w", encoding="utf-8-sig", newline="") as fh:
+        csv.writer(fh, delimiter=";").writerows(rows)
+
+
+def _administrators_day(w, filled: Path, engine: str) -> dict:
+    """outcomes, then the next list; DuckDB's `export call-list` rebuilds the list's models only, so its
+    day has the `build` in between that PostgreSQL's and Spark's full rebuild of the version includes."""
+    with workspace_at(w.root):
+        loaded = w.invoke("outcomes", str(filled)).output
+        if engine == "duckdb":
+            w.invoke("build", "--as-of", AS_OF)
+        listed = w.invoke("export", "call-list", "--out", "day").output
+    return {
+        "outcomes": loaded.strip().splitlines()[-1],
+        "list": [line.split(" -> ")[0] for line in listed.strip().splitlines()[-7:]],
+        "file": _csv(w.root / "day" / f"call_list_{AS_OF}.csv"),
+        "calls": _wh_rows(w, "select call_id, patient_id, operator_id, called_at, result, action_code, comment "
+                             "from raw.calls"),
+        "arms": _wh_rows(w, "select list_date, patient_id, action_code, trigger_date, arm, list_rank, operator_id, "
+                            "expected_value from raw.call_assignments"),
+        "call_outcomes": _wh_rows(w, "select * from marts.call_outcomes"),
+    }
+
+
+_DUCKDB_DAY: dict = {}
+
+
+def _duckdb_day(built, tmp_path_factory) -> dict:
+    """The same day on a copy of the built DuckDB clinic15 (once per session)."""
+    if not _DUCKDB_DAY:
+        source = built("duckdb", "clinic15")["workspace"]
+        root = tmp_path_factory.mktemp("duckdb-day")
+        shutil.copy(source.warehouse, root / "patientbase.duckdb")
+        with workspace_at(root) as w:
+            w.config("")
+            from patientbase.config import load_config
+            from patientbase.db import open_warehouse
+            from patientbase.export import export_call_list
+
+            with open_warehouse(load_config(root / "patientbase.yml")) as wh:  # the list as published, unrecorded
+                export_call_list(wh, root / "listed", ["admin1"], 50)
+            _fill(root / "listed" / f"call_list_{AS_OF}.csv", root / "filled.csv")
+            _DUCKDB_DAY.update(_administrators_day(w, root / "filled.csv", "duckdb"), filled=root / "filled.csv")
+    return _DUCKDB_DAY
+
+
+_ENGINE_DAY: dict = {}
+
+
+def _engine_day(built, tmp_path_factory, engine: str) -> dict:
+    """The day on the engine's built clinic15 (once per session: it changes the workspace)."""
+    if engine not in _ENGINE_DAY:
+        expected = _duckdb_day(built, tmp_path_factory)
+        w = built(engine, "clinic15")["workspace"]
+        start = time.perf_counter()
+        _ENGINE_DAY[engine] = _administrators_day(w, expected["filled"], engine)
+        TIMINGS[f"{engine} outcomes + call list"] = time.perf_counter() - start
+    return _ENGINE_DAY[engine]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["postgres", "spark"])
+def test_outcomes_and_the_next_call_list_equal_duckdb(built, tmp_path_factory, engine):
+    expected = _duckdb_day(built, tmp_path_factory)
+    got = _engine_day(built, tmp_path_factory, engine)
+    assert got["outcomes"] == expected["outcomes"] == \
+        "filled.csv: 4 calls loaded from 4 called rows; 3 rows not called yet. Run `patientbase build` to refresh call_outcomes."
+    assert got["calls"] == expected["calls"]
+    assert sorted(row[-1] for row in got["calls"]) == ["booked", "callback", "no_answer", "refused"]  # result
+    assert got["call_outcomes"] == expected["call_outcomes"]
+    assert got["file"] == expected["file"]
+    assert got["list"] == expected["list"]
+    assert got["arms"] == expected["arms"]
+    assert len(got["file"]) - 1 == sum(1 for row in got["arms"] if row[1] == "call")  # arm
+
+
+# ---------------------------------------------------------------------------------------------------
+# `patientbase run` end to end: the daily job on each engine after the day above, equal to DuckDB's
+
+#: predict and check read the engine once branch engcheck (runner/predict.py, runner/checks.py on
+#: runner/db.py) is in; before that `run` stops at predict on PostgreSQL and Spark, saying why.
+PREDICT_AND_CHECK_ON_ENGINES = all(
+    "open_warehouse" in (ROOT / "runner" / name).read_text(encoding="utf-8") for name in ("predict.py", "checks.py"))
+
+
+def _daily_run(w) -> dict:
+    from patientbase.config import load_config
+    from patientbase.summary import headline
+
+    with workspace_at(w.root):
+        output = w.invoke("run", "clinic15", "--as-of", AS_OF).output
+        summary = headline(load_config(w.root / "patientbase.yml")).splitlines()
+    exports = w.root / "exports"
+    return {
+        "steps": [line for line in output.splitlines() if line.startswith(("Call assignments", "Call list for",
+                                                                             "Segment files", "Report ("))],
+        "summary": [line for line in summary if not line.startswith("Warehouse:")],
+        "file": _csv(exports / f"call_list_{AS_OF}.csv"),
+        "segments": {p.name: _csv(p) for p in sorted((exports / "segments").iterdir())},
+        "report": _report_text(exports / "report.html"),
+        "arms": _wh_rows(w, "select list_date, patient_id, action_code, trigger_date, arm, list_rank, operator_id, "
+                            "expected_value from raw.call_assignments"),
+        "predictions": _wh_rows(w, "select * from marts.patient_predictions"),
+    }
+
+
+_DUCKDB_RUN: dict = {}
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(not PREDICT_AND_CHECK_ON_ENGINES, run=False, strict=True,
+                   reason="predict and check read DuckDB only until branch engcheck is merged")
+@pytest.mark.parametrize("engine", ["postgres", "spark"])
+def test_run_end_to_end_equals_duckdb(built, tmp_path_factory, engine):
+    """The whole daily job (load, build, predict, check, record the arms, summary, call list, segment
+    files, report) in the engine's workspace after the administrator's day, against the same on DuckDB."""
+    day = _duckdb_day(built, tmp_path_factory)
+    if not _DUCKDB_RUN:
+        with workspace_at(day["filled"].parent) as reference:
+            reference.copy_fixture("clinic15")
+            _DUCKDB_RUN.update(_daily_run(reference))
+    expected = _DUCKDB_RUN
+    w = built(engine, "clinic15")["workspace"]
+    _engine_day(built, tmp_path_factory, engine)  # the day above (already done when that test ran)
+    start = time.perf_counter()
+    got = _daily_run(w)
+    TIMINGS[f"{engine} run"] = time.perf_counter() - start
+    assert got["steps"][0].startswith("Call assignments recorded:")
+    for key in ("steps", "summary", "file", "segments", "report", "arms", "predictions"):
+        assert got[key] == expected[key], key
