@@ -288,8 +288,6 @@ def predict(cfg: Config):
     """Fit the return models on the clinic's history, score every person, backtest; rebuild the marts."""
     from .warehouse import publishing
 
-    duckdb_only(cfg, "predict")
-
     with publishing(cfg) as staged:
         _predict(staged)
     click.echo(f"Published to {cfg.warehouse_path}.")
@@ -322,7 +320,6 @@ def check(cfg: Config, verbose):
 
 
 def _check(cfg: Config, verbose: bool = False):
-    duckdb_only(cfg, "check")
     from .checks import failure_message, run_checks, summary_lines
 
     with progress("Checking data quality (Great Expectations)") as say:

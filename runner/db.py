@@ -69,6 +69,11 @@ class Warehouse:
         """An identifier quoted for this engine (backticks on Spark, double quotes elsewhere)."""
         return _quote(name)
 
+    def split(self, column: str, separator: str = ",") -> str:
+        """A select-list expression giving one row per `separator`-separated part of a text column
+        ('P01,P07' -> 'P01', 'P07'); use it alone in a subquery's select list and trim outside."""
+        return f"unnest(string_split({column}, '{separator}'))"
+
     # -- reading -------------------------------------------------------------------------------------
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
@@ -170,6 +175,9 @@ class PostgresWarehouse(Warehouse):
     def schema(self, name):
         return f"{name}__next" if self.building and self._has(f"{name}__next") else name
 
+    def split(self, column, separator=","):
+        return f"unnest(string_to_array({column}, '{separator}'))"
+
     def _has(self, schema: str) -> bool:
         if not hasattr(self, "_schemas"):
             with self.con.cursor() as cur:
@@ -248,6 +256,9 @@ class SparkWarehouse(Warehouse):
 
     def quote(self, name):
         return "`" + name.replace("`", "``") + "`"
+
+    def split(self, column, separator=","):
+        return f"explode(split({column}, '{re.escape(separator)}'))"
 
     def _fetch(self, sql, params):
         result = self.spark.sql(sql, args=params) if params else self.spark.sql(sql)
