@@ -446,7 +446,7 @@ def mart_suites(catalog: dict[str, set[str]], wh) -> list[Suite]:
 
     suites = [
         Suite(
-            "marts.fct_payments", "(select 1)",
+            "marts.fct_payments", "(select 1 as one_row) as one_row",
             requires=("marts.fct_payments", "marts.dim_patients", "raw.payments"),
             rules=(
                 equal("net_revenue_vs_raw", fct_revenue, raw_revenue,

@@ -290,7 +290,7 @@ def predict(cfg: Config):
 
     with publishing(cfg) as staged:
         _predict(staged)
-    click.echo(f"Published to {cfg.warehouse_path}.")
+    click.echo(f"Published to {describe(cfg)}.")
 
 
 def _predict(cfg: Config):

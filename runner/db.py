@@ -8,7 +8,9 @@ the layer points those names at the version the command must see:
 * outside a writing command: the published version (`marts`);
 * inside `warehouse.publishing()` (the Config it yields has `building=True`): the version being built,
   not yet published (`marts__next` on PostgreSQL, `marts__a`/`marts__b` on Spark; DuckDB's private copy
-  of the file is already the version being built, so names stay as they are).
+  of the file is already the version being built, so names stay as they are) - for each schema the
+  command has written so far; a schema it has not written yet (standalone `predict` reads yesterday's
+  features) is read where it is published.
 
 Parameters are written `?` on every engine; a quoted identifier goes through `quote()` (Spark quotes
 with backticks). Results come back the way DuckDB gives them: `rows()` as
@@ -207,7 +209,8 @@ class PostgresWarehouse(Warehouse):
         target = f"{physical}.{_quote(table)}"
         columns = ", ".join(f"{_quote(c)} {_pg_type(types[c])}" for c in frame.columns)
         buffer = io.StringIO()
-        frame.to_csv(buffer, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S")
+        _whole_numbers(frame, types).to_csv(buffer, index=False, header=False, na_rep="\\N",
+                                            date_format="%Y-%m-%d %H:%M:%S")
         buffer.seek(0)
         with self.con.cursor() as cur:
             cur.execute(f"create schema if not exists {physical}")
@@ -245,14 +248,15 @@ class SparkWarehouse(Warehouse):
         super().__init__(cfg)
         self.spark = spark
         self.version = building_version  # a/b while building, None when reading the published views
-        self._versions: dict[str, bool] = {}
 
     def schema(self, name):
         if not (self.building and self.version):
             return name
-        if name not in self._versions:
-            self._versions[name] = self.spark.catalog.databaseExists(f"{name}__{self.version}")
-        return f"{name}__{self.version}" if self._versions[name] else name
+        from .engine import spark_fresh
+
+        # the other version's databases exist too, with the tables of two runs ago: only what this
+        # command wrote is read there (runner/engine.py keeps the list)
+        return f"{name}__{self.version}" if name in spark_fresh(self.cfg) else name
 
     def quote(self, name):
         return "`" + name.replace("`", "``") + "`"
@@ -277,14 +281,44 @@ class SparkWarehouse(Warehouse):
         return out
 
     def write_frame(self, frame, schema, table, types):
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        from .engine import mark_written
+
         physical = f"{schema}__{self.version}" if self.building and self.version else schema
         self.spark.sql(f"create database if not exists {physical}")
         view = f"_frame_{table}"
-        self.spark.createDataFrame(frame.astype(object).where(frame.notna(), None)).createOrReplaceTempView(view)
+        # every value as text (None for missing), cast by Spark: a column of nulls has no type to infer
+        text = _whole_numbers(frame, types).astype(object)
+        rows = [tuple(None if pd.isna(v) else _text(v) for v in row) for row in text.itertuples(index=False)]
+        spark_schema = StructType([StructField(str(c), StringType(), True) for c in frame.columns])
+        self.spark.createDataFrame(rows, spark_schema).createOrReplaceTempView(view)
         select = ", ".join(f"cast(`{c}` as {_spark_type(types[c])}) as `{c}`" for c in frame.columns)
         self.spark.sql(f"drop table if exists {physical}.{table}")
         self.spark.sql(f"create table {physical}.{table} using parquet as select {select} from {view}")
         self.spark.catalog.dropTempView(view)
+        if self.building and self.version:
+            mark_written(self.cfg, schema)
+
+
+def _text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dt.datetime, pd.Timestamp)):
+        return value.isoformat(sep=" ")
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _whole_numbers(frame: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
+    """Integer columns as pandas' nullable Int64: a column of integers with a missing value is float in
+    pandas and would be written `3.0`, which an integer column of PostgreSQL refuses."""
+    out = frame.copy()
+    for column in frame.columns:
+        if types[column].strip().lower() in ("integer", "int", "bigint", "smallint"):
+            out[column] = pd.to_numeric(out[column]).round().astype("Int64")
+    return out
 
 
 def _spark_type(portable: str) -> str:
