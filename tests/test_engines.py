@@ -401,7 +401,8 @@ def test_predict_on_the_engine_equals_duckdb(built, engine):
     assert {row[cols.index("model_name")] for row in rows} == {"return_hazard_gbm"}
     cols, rows = got["marts"]["prediction_backtest"]
     models = {row[cols.index("model_name")] for row in rows}
-    assert models == {"return_hazard_gbm", "bg_nbd", "rfm_rules"}
+    # at the backtest cutoff the hazard model is not fitted (too little history before it), on DuckDB too
+    assert models == {"bg_nbd", "rfm_rules"}
 
 
 @pytest.mark.slow
