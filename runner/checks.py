@@ -43,13 +43,11 @@ from pathlib import Path
 from typing import Any
 
 import click
-import duckdb
 import pandas as pd
 
 from .config import Config
 from .errors import ConfigError, PatientbaseError
-from .schema import CALL_RESULTS, PLAN_STATUSES, VISIT_STATUSES
-from .warehouse import connect
+from .schema import TABLES, RawRule, Table, rules
 
 ERROR = "error"
 WARN = "warn"
@@ -59,7 +57,9 @@ _GX_SEVERITY = {ERROR: "critical", WARN: "warning"}
 #: a call list mart under another name is one more entry here.
 CALL_LIST_MARTS = ("marts.call_list_candidates", "marts.patient_next_action", "marts.call_list")
 #: marts.call_list is one row per phone; its persons are listed in person_ids
-LISTED_PERSONS = "(select trim(unnest(string_split(person_ids, ','))) as person_id from marts.call_list)"
+def listed_persons(wh) -> str:
+    """marts.call_list is one row per phone; its persons are listed in person_ids ('P01,P07')."""
+    return f"(select trim(item) as person_id from (select {wh.split('person_ids')} as item from marts.call_list) as items)"
 
 #: exclusion_reason values that keep a candidate off every call list (as `patientbase export
 #: call-list` applies them); any other reason is time-based and may lapse by the list date.
@@ -112,10 +112,15 @@ class Suite:
     skip_if_empty: str | None = None
 
 
+def count_where(condition: str) -> str:
+    """How many rows match `condition` (portable: no `filter (where …)`); 0 on no rows."""
+    return f"coalesce(sum(case when {condition} then 1 else 0 end), 0)"
+
+
 def no_rows(metric: str, relation: str, key: str, condition: str, text: str, severity: str = ERROR) -> Rule:
     """No row of the suite's FROM matches `condition`; on failure name one offender by `key`."""
     return Rule(
-        metric, f"count(*) filter (where {condition})", text, max_value=0, severity=severity,
+        metric, count_where(condition), text, max_value=0, severity=severity,
         example_sql=f"select {key} from {relation} where {condition} limit 1",
     )
 
@@ -124,7 +129,20 @@ def unique(metric: str, table: str, key: str, text: str) -> Rule:
     """`key` (an expression over `table`) is unique among the rows that have it."""
     return Rule(
         metric, f"count({key}) - count(distinct {key})", text, max_value=0,
-        example_sql=f"select {key} from {table} where {key} is not null group by all having count(*) > 1 limit 1",
+        example_sql=f"select {key} from {table} where {key} is not null group by {key} having count(*) > 1 limit 1",
+    )
+
+
+def unique_together(metric: str, table: str, keys: list[str], text: str) -> Rule:
+    """The combination of `keys` (expressions over `table`) is unique among the rows that have all of them."""
+    present = " and ".join(f"{k} is not null" for k in keys)
+    listed = ", ".join(keys)
+    shown = "concat(" + ", ' ', ".join(keys) + ")"
+    return Rule(
+        metric,
+        f"{count_where(present)} - (select count(*) from (select distinct {listed} from {table} where {present}) as keys)",
+        text, max_value=0,
+        example_sql=f"select {shown} from {table} where {present} group by {listed} having count(*) > 1 limit 1",
     )
 
 
@@ -132,7 +150,7 @@ def share_at_least(metric: str, condition: str, minimum: float, text: str, sever
                    among: str = "true") -> Rule:
     """At least `minimum` of the rows (those matching `among`) satisfy `condition`; 100% when none."""
     return Rule(
-        metric, f"coalesce(avg(case when {condition} then 1.0 else 0.0 end) filter (where {among}), 1.0)",
+        metric, f"coalesce(avg(case when {among} then (case when {condition} then 1.0 else 0.0 end) end), 1.0)",
         text, min_value=minimum, severity=severity, unit="share",
     )
 
@@ -206,14 +224,51 @@ def _status(column: str) -> str:
 
 
 def _id(column: str) -> str:
-    """An id as the staging models read it (clean_text): trimmed, empty = null."""
-    return f"nullif(trim(cast({column} as varchar)), '')"
+    """An id as the staging models read it (clean_text): trimmed, empty = null (ids are text in raw)."""
+    return f"nullif(trim({column}), '')"
 
 
 # -- the suites -------------------------------------------------------------------------------------
 
 
+def declared_rule(table: Table, rule: RawRule, relation: str, alias: str = "") -> Rule:
+    """The GE rule measuring one rule of the raw-table declaration (runner/schema.py) on `relation`."""
+    col = f"{alias}." if alias else ""
+    noun = table.noun
+    if rule.kind == "rows":
+        return Rule("rows", "count(*)", f"the {table.name} export has rows", min_value=1, severity=rule.severity)
+    name = rule.columns[0]
+    if rule.kind == "required":
+        is_key = name in table.key
+        metric = "missing_id" if table.key == (name,) else "missing_" + name.removesuffix("_id")
+        article = "an" if name[0] in "aeiou" else "a"
+        value = _id(col + name) if table.column(name).type == "text" else col + name
+        example = f"{col}_source_line" if is_key else f"{col}{table.key[0]}" if table.key else f"{col}_source_line"
+        return no_rows(metric, relation, example, f"{value} is null", f"every {noun} has {article} {name}")
+    if rule.kind == "unique":
+        if len(rule.columns) == 1:
+            return unique("duplicate_ids", relation, _id(col + name), f"{name} is unique")
+        keys = [f"lower({_id(col + k)})" if table.column(k).type == "text" else col + k for k in rule.columns]
+        return unique_together("duplicate_keys", relation, keys, "one row per " + " and ".join(rule.columns))
+    # accepted values, compared as the staging models read them (trimmed, lower-cased)
+    status = _status(col + name)
+    outside = f"{status} not in ({_sql_set(rule.values)})"
+    condition = f"{status} is null or {outside}" if rule.required else f"{status} is not null and {outside}"
+    key = f"{col}{table.key[0]} || ': ' || " if table.key else ""
+    metric = "unknown_" + name
+    return no_rows(metric, relation, f"{key}coalesce({col}{name}, 'null')", condition,
+                   f"{name} in {{{', '.join(rule.values)}}}")
+
+
+def declared_rules(name: str, relation: str | None = None, alias: str = "") -> tuple[Rule, ...]:
+    """Every rule the declaration gives raw table `name`, measured on `relation` (default raw.<name>)."""
+    table = TABLES[name]
+    return tuple(declared_rule(table, rule, relation or f"raw.{name}", alias) for rule in rules(table))
+
+
 def raw_suites(s: Settings) -> list[Suite]:
+    """One suite per raw export: the declared rules (runner/schema.py: rows, keys, required values,
+    allowed values), then the plausibility rules only `check` knows (dates, amounts, orphans)."""
     earliest, earliest_birth = _date(s.earliest_date), _date(s.earliest_birth_date)
     # semi-joins (`in (select …)`): at 10 M rows far cheaper than a left join on distinct keys
     known_patient = f"(select {_id('patient_id')} from raw.patients)"
@@ -224,11 +279,7 @@ def raw_suites(s: Settings) -> list[Suite]:
     patients = Suite(
         "raw.patients", "raw.patients",
         requires=("raw.patients",),
-        rules=(
-            Rule("rows", "count(*)", "the patients export has rows", min_value=1),
-            no_rows("missing_id", "raw.patients", "_source_line", f"{_id('patient_id')} is null",
-                    "every card has a patient_id"),
-            unique("duplicate_ids", "raw.patients", _id("patient_id"), "patient_id is unique"),
+        rules=declared_rules("patients") + (
             no_rows("implausible_birth_date", "raw.patients", "patient_id",
                     f"birth_date < {earliest_birth} or birth_date >= {s.latest_event}",
                     f"birth dates between {s.earliest_birth_date} and today", WARN),
@@ -238,25 +289,16 @@ def raw_suites(s: Settings) -> list[Suite]:
         ),
     )
 
+    patient_id = _id("patient_id")
     visits_from = (
         "raw.visits as visits left join ("
-        f"select {_id('patient_id')} as patient_id, min(birth_date) as birth_date from raw.patients group by all"
+        f"select {patient_id} as patient_id, min(birth_date) as birth_date from raw.patients group by {patient_id}"
         f") as cards on {_id('visits.patient_id')} = cards.patient_id"
     )
     visits = Suite(
         "raw.visits", visits_from,
         requires=("raw.visits", "raw.patients"),
-        rules=(
-            Rule("rows", "count(*)", "the visits export has rows", min_value=1),
-            no_rows("missing_id", visits_from, "visits._source_line", f"{_id('visits.visit_id')} is null",
-                    "every visit has a visit_id"),
-            unique("duplicate_ids", "raw.visits as visits", _id("visits.visit_id"), "visit_id is unique"),
-            no_rows("missing_patient", visits_from, "visits.visit_id", f"{_id('visits.patient_id')} is null",
-                    "every visit has a patient_id"),
-            no_rows("unknown_status", visits_from, "visits.visit_id || ': ' || coalesce(visits.status, 'null')",
-                    f"{_status('visits.status')} is null "
-                    f"or {_status('visits.status')} not in ({_sql_set(VISIT_STATUSES)})",
-                    f"status in {{{', '.join(VISIT_STATUSES)}}}"),
+        rules=declared_rules("visits", visits_from, "visits") + (
             no_rows("implausible_date", visits_from, "visits.visit_id || ' at ' || visits.scheduled_at",
                     f"visits.scheduled_at < {earliest} or visits.scheduled_at >= {s.latest_booking}",
                     f"visits between {s.earliest_date} and {s.max_days_ahead} days ahead", WARN),
@@ -276,13 +318,7 @@ def raw_suites(s: Settings) -> list[Suite]:
     payments = Suite(
         "raw.payments", payments_from,
         requires=("raw.payments", "raw.patients", "raw.visits"),
-        rules=(
-            Rule("rows", "count(*)", "the payments export has rows", min_value=1, severity=WARN),
-            no_rows("missing_id", payments_from, "payments._source_line", f"{_id('payments.payment_id')} is null",
-                    "every payment has a payment_id"),
-            unique("duplicate_ids", "raw.payments as payments", _id("payments.payment_id"), "payment_id is unique"),
-            no_rows("missing_amount", payments_from, "payments.payment_id", "payments.amount is null",
-                    "every payment has an amount"),
+        rules=declared_rules("payments", payments_from, "payments") + (
             no_rows("implausible_amount", payments_from, "payments.payment_id || ': ' || payments.amount",
                     f"abs(payments.amount) > {max_amount}", f"amounts within ±{s.max_amount:,.0f}", WARN),
             no_rows("implausible_date", payments_from, "payments.payment_id || ' at ' || payments.paid_at",
@@ -300,7 +336,7 @@ def raw_suites(s: Settings) -> list[Suite]:
         "raw.visit_services", "raw.visit_services",
         requires=("raw.visit_services", "raw.visits"),
         skip_if_empty="raw.visit_services",
-        rules=(
+        rules=declared_rules("visit_services") + (
             no_rows("implausible_amount", "raw.visit_services", "visit_id || ': ' || amount",
                     f"amount < 0 or amount > {max_amount}", f"amounts between 0 and {s.max_amount:,.0f}", WARN),
             no_rows("implausible_quantity", "raw.visit_services", "visit_id || ': ' || quantity",
@@ -314,13 +350,7 @@ def raw_suites(s: Settings) -> list[Suite]:
         "raw.treatment_plans", "raw.treatment_plans",
         requires=("raw.treatment_plans",),
         skip_if_empty="raw.treatment_plans",
-        rules=(
-            no_rows("missing_id", "raw.treatment_plans", "_source_line", f"{_id('plan_id')} is null",
-                    "every plan has a plan_id"),
-            unique("duplicate_ids", "raw.treatment_plans", _id("plan_id"), "plan_id is unique"),
-            no_rows("unknown_status", "raw.treatment_plans", "plan_id || ': ' || coalesce(status, 'null')",
-                    f"{_status('status')} is null or {_status('status')} not in ({_sql_set(PLAN_STATUSES)})",
-                    "status in {" + ", ".join(PLAN_STATUSES) + "}"),
+        rules=declared_rules("treatment_plans") + (
             no_rows("implausible_amount", "raw.treatment_plans", "plan_id || ': ' || total_amount",
                     f"total_amount < 0 or total_amount > {max_amount}",
                     f"plan totals between 0 and {s.max_amount:,.0f}", WARN),
@@ -334,12 +364,7 @@ def raw_suites(s: Settings) -> list[Suite]:
         "raw.calls", "raw.calls",
         requires=("raw.calls",),
         skip_if_empty="raw.calls",
-        rules=(
-            no_rows("missing_id", "raw.calls", "_source_line", f"{_id('call_id')} is null", "every call has a call_id"),
-            unique("duplicate_ids", "raw.calls", _id("call_id"), "call_id is unique"),
-            no_rows("unknown_result", "raw.calls", "call_id || ': ' || coalesce(result, 'null')",
-                    f"{_status('result')} is null or {_status('result')} not in ({_sql_set(CALL_RESULTS)})",
-                    "result in {" + ", ".join(CALL_RESULTS) + "}"),
+        rules=declared_rules("calls") + (
             no_rows("implausible_duration", "raw.calls", "call_id || ': ' || duration_s",
                     f"duration_s < 0 or duration_s > {s.max_call_seconds}",
                     f"call durations between 0 and {s.max_call_seconds:,} s", WARN),
@@ -353,50 +378,51 @@ def raw_suites(s: Settings) -> list[Suite]:
         "raw.marketing_spend", "raw.marketing_spend",
         requires=("raw.marketing_spend",),
         skip_if_empty="raw.marketing_spend",
-        rules=(
-            unique("duplicate_months", "raw.marketing_spend", f"(month, lower({_id('channel')}))",
-                   "one row per month and channel"),
+        rules=declared_rules("marketing_spend") + (
             no_rows("not_first_of_month", "raw.marketing_spend", "month || ' ' || channel",
-                    "month <> date_trunc('month', month)", "month is the first day of a month", WARN),
+                    "extract(day from month) <> 1", "month is the first day of a month", WARN),
             # no upper bound: a clinic network's monthly budget for a channel can be anything
             no_rows("negative_amount", "raw.marketing_spend", "month || ' ' || channel || ': ' || amount",
                     "amount < 0", "amounts not negative", WARN),
         ),
     )
-    return [patients, visits, payments, services, plans, calls, spend]
+    suites = [patients, visits, payments, services, plans, calls, spend]
+    assert {suite.name for suite in suites} == {f"raw.{t.name}" for t in TABLES.values() if t.checked}
+    return suites
 
 
-def load_history_suite(con: duckdb.DuckDBPyConnection, s: Settings) -> Suite | None:
+def load_history_suite(wh, s: Settings) -> Suite | None:
     """Rows of each raw table now against the load it replaced (raw.load_ledger keeps every load)."""
     versions = """(
         with loads as (
             select table_name, load_id, max(loaded_at) as loaded_at, sum(rows_loaded) as row_count,
-                   bool_or(is_current) as is_current
+                   max(case when is_current then 1 else 0 end) as is_current
             from raw.load_ledger
             group by table_name, load_id
         ),
         ranked as (
-            select *, row_number() over (partition by table_name order by is_current desc, loaded_at desc) as version
+            select table_name, loaded_at, row_count,
+                   row_number() over (partition by table_name order by is_current desc, loaded_at desc) as version
             from loads
         )
         select table_name,
-               max(row_count) filter (where version = 1) as rows_now,
-               max(row_count) filter (where version = 2) as rows_before,
-               max(loaded_at) filter (where version = 2) as loaded_before
+               max(case when version = 1 then row_count end) as rows_now,
+               max(case when version = 2 then row_count end) as rows_before,
+               max(case when version = 2 then loaded_at end) as loaded_before
         from ranked
         group by table_name
     )"""
-    history = con.execute(
-        f"select table_name, rows_now, rows_before, loaded_before from {versions} "
+    history = wh.rows(
+        f"select table_name, rows_now, rows_before, loaded_before from {versions} as versions "
         "where rows_before > 0 and rows_now is not null order by table_name"
-    ).fetchall()
+    )
     if not history:
         return None
     lo, hi = s.min_row_count_ratio, s.max_row_count_ratio
     rules = tuple(
         Rule(
-            table, f"max(rows_now / rows_before) filter (where table_name = '{table}')",
-            f"{table}: {now:,} rows vs {before:,} at the load of {when:%Y-%m-%d} (×{lo:g}–×{hi:g})",
+            table, f"max(case when table_name = '{table}' then rows_now * 1.0 / rows_before end)",
+            f"{table}: {int(now):,} rows vs {int(before):,} at the load of {when:%Y-%m-%d} (×{lo:g}–×{hi:g})",
             min_value=lo, max_value=hi, severity=WARN, unit="ratio",
         )
         for table, now, before, when in history
@@ -404,22 +430,23 @@ def load_history_suite(con: duckdb.DuckDBPyConnection, s: Settings) -> Suite | N
     return Suite("raw.load_history", f"{versions} as versions", rules, requires=("raw.load_ledger",))
 
 
-def mart_suites(catalog: dict[str, set[str]]) -> list[Suite]:
+def mart_suites(catalog: dict[str, set[str]], wh) -> list[Suite]:
     as_of = "(select max(as_of_date) from marts.dim_patients)"
     raw_revenue = f"(select coalesce(sum(amount), 0) from raw.payments where cast(paid_at as date) < {as_of})"
     fct_revenue = "(select coalesce(sum(amount), 0) from marts.fct_payments)"
     cards_of_persons = (
-        "(select person_id, trim(unnest(string_split(patient_ids, ','))) as patient_id from marts.dim_patients)"
+        f"(select person_id, trim(item) as patient_id from (select person_id, {wh.split('patient_ids')} as item "
+        "from marts.dim_patients) as items)"
     )
     opted_out = (
-        f"(select persons.person_id, bool_or(coalesce(cards.do_not_call, false) or coalesce(cards.is_deceased, false)) "
-        f"as may_not_call from {cards_of_persons} as persons "
-        f"inner join raw.patients as cards on {_id('cards.patient_id')} = persons.patient_id group by all)"
+        "(select persons.person_id, max(case when coalesce(cards.do_not_call, false) or coalesce(cards.is_deceased, false) "
+        f"then 1 else 0 end) = 1 as may_not_call from {cards_of_persons} as persons "
+        f"inner join raw.patients as cards on {_id('cards.patient_id')} = persons.patient_id group by persons.person_id)"
     )
 
     suites = [
         Suite(
-            "marts.fct_payments", "(select 1)",
+            "marts.fct_payments", "(select 1 as one_row) as one_row",
             requires=("marts.fct_payments", "marts.dim_patients", "raw.payments"),
             rules=(
                 equal("net_revenue_vs_raw", fct_revenue, raw_revenue,
@@ -431,7 +458,8 @@ def mart_suites(catalog: dict[str, set[str]]) -> list[Suite]:
             ),
         ),
         Suite(
-            "marts.dim_patients", f"marts.dim_patients as persons left join {opted_out} as flags using (person_id)",
+            "marts.dim_patients",
+            f"marts.dim_patients as persons left join {opted_out} as flags on persons.person_id = flags.person_id",
             requires=("marts.dim_patients", "marts.fct_payments", "marts.fct_visits", "raw.patients"),
             rules=(
                 equal("revenue_vs_fct_payments",
@@ -443,8 +471,8 @@ def mart_suites(catalog: dict[str, set[str]]) -> list[Suite]:
                      "where is_completed and person_id is not null))",
                      "completed_visits add up to fct_visits", max_value=0),
                 no_rows("callable_but_opted_out",
-                        f"marts.dim_patients as persons left join {opted_out} as flags using (person_id)",
-                        "person_id", "persons.can_call and coalesce(flags.may_not_call, false)",
+                        f"marts.dim_patients as persons left join {opted_out} as flags on persons.person_id = flags.person_id",
+                        "persons.person_id", "persons.can_call and coalesce(flags.may_not_call, false)",
                         "nobody who opted out of calls or died is callable"),
             ),
         ),
@@ -489,7 +517,7 @@ def mart_suites(catalog: dict[str, set[str]]) -> list[Suite]:
     # skipped (and named in the summary) until the mart is built
     suites += [
         call_list_suite(mart, catalog.get(mart, set()), opted_out,
-                        LISTED_PERSONS if mart == "marts.call_list" else None)
+                        listed_persons(wh) if mart == "marts.call_list" else None)
         for mart in CALL_LIST_MARTS
     ]
     return suites
@@ -574,26 +602,33 @@ class CheckReport:
 
 
 def run_checks(cfg: Config, progress=None) -> CheckReport:
-    """Measure every suite's rules in DuckDB, validate them with GX, write the Data Docs."""
+    """Measure every suite's rules in the warehouse's engine, validate them with GX, write the Data Docs.
+
+    On PostgreSQL and Spark the raw suites measure the engine's raw tables (the same rows the loading
+    area pushed there) and the mart suites its marts; inside a writing command (`run`) the version
+    being built, not yet published (runner/db.py)."""
+    from .db import open_warehouse
+    from .engine import describe
+
     say = progress or (lambda _msg: None)
     start = time.perf_counter()
     settings = Settings.from_config(cfg.checks)
     report = CheckReport()
-    with connect(cfg, read_only=True) as con:
-        catalog = _catalog(con)
+    with open_warehouse(cfg) as wh:
+        catalog = _catalog(wh)
         if "raw.patients" not in catalog:
             raise PatientbaseError(
-                f"The warehouse {cfg.warehouse_path} has no raw tables yet: load the exports first "
+                f"The warehouse {describe(cfg)} has no raw tables yet: load the exports first "
                 "(`patientbase load PATH` or `patientbase run --demo`)."
             )
         suites = raw_suites(settings)
-        history = load_history_suite(con, settings) if "raw.load_ledger" in catalog else None
+        history = load_history_suite(wh, settings) if "raw.load_ledger" in catalog else None
         if history is None:
             report.skipped.append("raw.load_history (no previous load to compare with)")
         else:
             suites.append(history)
         if "marts.dim_patients" in catalog:
-            suites += mart_suites(catalog)
+            suites += mart_suites(catalog, wh)
         else:
             report.skipped.append("marts.* (not built: run `patientbase build`)")
         runnable: list[Suite] = []
@@ -602,12 +637,12 @@ def run_checks(cfg: Config, progress=None) -> CheckReport:
             if missing:
                 report.skipped.append(f"{suite.name} (not built)" if missing == [suite.name]
                                       else f"{suite.name} (not built: {', '.join(missing)})")
-            elif suite.skip_if_empty and not con.execute(f"select exists (from {suite.skip_if_empty})").fetchone()[0]:
+            elif suite.skip_if_empty and not wh.rows(f"select 1 from {suite.skip_if_empty} limit 1"):
                 report.skipped.append(f"{suite.name} (empty)")
             else:
                 runnable.append(suite)
-        say(f"Measuring {sum(len(s.rules) for s in runnable)} values in DuckDB")
-        metrics = _measure(con, runnable)
+        say(f"Measuring {sum(len(s.rules) for s in runnable)} values in {wh.engine}")
+        metrics = _measure(wh, runnable)
         say("Validating with Great Expectations")
         docs_dir = cfg.data_docs_path
         gx_results = _validate(metrics, runnable, docs_dir)
@@ -618,8 +653,8 @@ def run_checks(cfg: Config, progress=None) -> CheckReport:
                 passed, observed = gx_results[column]
                 example = None
                 if not passed and rule.example_sql:
-                    row = con.execute(rule.example_sql).fetchone()
-                    example = str(row[0]) if row else None
+                    row = wh.rows(rule.example_sql)
+                    example = _example(row[0][0]) if row else None
                 report.outcomes.append(
                     Outcome(suite.name, rule.text, _format(observed, rule.unit), passed, rule.severity, example)
                 )
@@ -627,27 +662,38 @@ def run_checks(cfg: Config, progress=None) -> CheckReport:
     return report
 
 
-def _catalog(con: duckdb.DuckDBPyConnection) -> dict[str, set[str]]:
-    rows = con.execute(
-        "select table_schema || '.' || table_name, list(column_name) from information_schema.columns group by all"
-    ).fetchall()
-    return {name: set(columns) for name, columns in rows}
+def _example(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():  # Spark gives a DOUBLE where DuckDB gives a BIGINT
+        return str(int(value))
+    return str(value)
 
 
-def _measure(con: duckdb.DuckDBPyConnection, suites: list[Suite]) -> pd.DataFrame:
-    """One aggregate query per suite; all measured values side by side in one row."""
-    values: dict[str, float] = {}
+def _catalog(wh) -> dict[str, set[str]]:
+    """"schema.table" -> its columns, for the published schemas the suites read (as this command sees them)."""
+    out: dict[str, set[str]] = {}
+    for schema in ("raw", "marts"):
+        for table, columns in wh.columns(schema).items():
+            out[f"{schema}.{table}"] = set(columns)
+    return out
+
+
+def _measure(wh, suites: list[Suite]) -> pd.DataFrame:
+    """One aggregate query per suite; all measured values side by side in one row (as floats: every
+    engine gives its own numeric type, DECIMAL, BIGINT or DOUBLE)."""
+    values: dict[str, float | None] = {}
     for suite in suites:
-        select = ", ".join(f"cast(({rule.sql}) as double)" for rule in suite.rules)
+        select = ", ".join(f"({rule.sql}) as m{i}" for i, rule in enumerate(suite.rules))
         try:
-            row = con.execute(f"select {select} from {suite.from_sql}").fetchone()
-        except duckdb.Error as exc:
+            row = wh.rows(f"select {select} from {suite.from_sql}")[0]
+        except Exception as exc:  # each driver has its own error class
+            if isinstance(exc, PatientbaseError):
+                raise
             raise PatientbaseError(
-                f"Could not measure suite {suite.name}: {exc}. Does the warehouse hold the columns of "
-                "CONTRACT §1/§2? Rebuild it with `patientbase build`."
+                f"Could not measure suite {suite.name} on {wh.engine}: {str(exc).strip().splitlines()[0]}. "
+                "Does the warehouse hold the columns of CONTRACT §1/§2? Rebuild it with `patientbase build`."
             ) from None
         for rule, value in zip(suite.rules, row):
-            values[f"{suite.name}.{rule.metric}"] = value
+            values[f"{suite.name}.{rule.metric}"] = None if value is None else float(value)
     return pd.DataFrame([values])
 
 

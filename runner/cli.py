@@ -17,7 +17,7 @@ from rich.console import Console
 
 from . import __version__
 from .config import Config, load_config
-from .engine import describe, duckdb_only, engine_of
+from .engine import describe, engine_of
 from .errors import EXIT_DATA, ConfigError, PatientbaseError
 
 err_console = Console(stderr=True)
@@ -288,11 +288,9 @@ def predict(cfg: Config):
     """Fit the return models on the clinic's history, score every person, backtest; rebuild the marts."""
     from .warehouse import publishing
 
-    duckdb_only(cfg, "predict")
-
     with publishing(cfg) as staged:
         _predict(staged)
-    click.echo(f"Published to {cfg.warehouse_path}.")
+    click.echo(f"Published to {describe(cfg)}.")
 
 
 def _predict(cfg: Config):
@@ -322,7 +320,6 @@ def check(cfg: Config, verbose):
 
 
 def _check(cfg: Config, verbose: bool = False):
-    duckdb_only(cfg, "check")
     from .checks import failure_message, run_checks, summary_lines
 
     with progress("Checking data quality (Great Expectations)") as say:

@@ -8,7 +8,9 @@ the layer points those names at the version the command must see:
 * outside a writing command: the published version (`marts`);
 * inside `warehouse.publishing()` (the Config it yields has `building=True`): the version being built,
   not yet published (`marts__next` on PostgreSQL, `marts__a`/`marts__b` on Spark; DuckDB's private copy
-  of the file is already the version being built, so names stay as they are).
+  of the file is already the version being built, so names stay as they are) - for each schema the
+  command has written so far; a schema it has not written yet (standalone `predict` reads yesterday's
+  features) is read where it is published.
 
 Parameters are written `?` on every engine; a quoted identifier goes through `quote()` (Spark quotes
 with backticks). Results come back the way DuckDB gives them: `rows()` as
@@ -68,6 +70,11 @@ class Warehouse:
     def quote(self, name: str) -> str:
         """An identifier quoted for this engine (backticks on Spark, double quotes elsewhere)."""
         return _quote(name)
+
+    def split(self, column: str, separator: str = ",") -> str:
+        """A select-list expression giving one row per `separator`-separated part of a text column
+        ('P01,P07' -> 'P01', 'P07'); use it alone in a subquery's select list and trim outside."""
+        return f"unnest(string_split({column}, '{separator}'))"
 
     # -- reading -------------------------------------------------------------------------------------
 
@@ -191,6 +198,9 @@ class PostgresWarehouse(Warehouse):
     def schema(self, name):
         return f"{name}__next" if self.building and self._has(f"{name}__next") else name
 
+    def split(self, column, separator=","):
+        return f"unnest(string_to_array({column}, '{separator}'))"
+
     def _has(self, schema: str) -> bool:
         if not hasattr(self, "_schemas"):
             with self.con.cursor() as cur:
@@ -220,7 +230,8 @@ class PostgresWarehouse(Warehouse):
         target = f"{physical}.{_quote(table)}"
         columns = ", ".join(f"{_quote(c)} {_pg_type(types[c])}" for c in frame.columns)
         buffer = io.StringIO()
-        frame.to_csv(buffer, index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d %H:%M:%S")
+        _whole_numbers(frame, types).to_csv(buffer, index=False, header=False, na_rep="\\N",
+                                            date_format="%Y-%m-%d %H:%M:%S")
         buffer.seek(0)
         with self.con.cursor() as cur:
             cur.execute(f"create schema if not exists {physical}")
@@ -258,8 +269,6 @@ class SparkWarehouse(Warehouse):
         super().__init__(cfg)
         self.spark = spark
         self.version = building_version  # a/b while building, None when reading the published views
-        self._versions: dict[str, bool] = {}
-        self._written: set[str] = set()
 
     def schema(self, name):
         """While building, the version's database (`marts__b`) once this command has built it (or written
@@ -267,17 +276,17 @@ class SparkWarehouse(Warehouse):
         this command's and is never read."""
         if not (self.building and self.version):
             return name
-        if name not in self._written:
-            from .engine import _spark_state
+        from .engine import spark_fresh
 
-            if not _spark_state(self.cfg)["built"]:
-                return name
-        if name not in self._versions:
-            self._versions[name] = self.spark.catalog.databaseExists(f"{name}__{self.version}")
-        return f"{name}__{self.version}" if self._versions[name] else name
+        # the other version's databases exist too, with the tables of two runs ago: only what this
+        # command wrote is read there (runner/engine.py keeps the list)
+        return f"{name}__{self.version}" if name in spark_fresh(self.cfg) else name
 
     def quote(self, name):
         return "`" + name.replace("`", "``") + "`"
+
+    def split(self, column, separator=","):
+        return f"explode(split({column}, '{re.escape(separator)}'))"
 
     def _fetch(self, sql, params):
         result = self.spark.sql(sql, args=params) if params else self.spark.sql(sql)
@@ -317,16 +326,44 @@ class SparkWarehouse(Warehouse):
         return self.spark.catalog.databaseExists(physical) and self.spark.catalog.tableExists(f"{physical}.{table}")
 
     def write_frame(self, frame, schema, table, types):
+        from pyspark.sql.types import StringType, StructField, StructType
+
+        from .engine import mark_written
+
         physical = f"{schema}__{self.version}" if self.building and self.version else schema
         self.spark.sql(f"create database if not exists {physical}")
-        self._written.add(schema)
-        self._versions.pop(schema, None)
         view = f"_frame_{table}"
-        self.spark.createDataFrame(frame.astype(object).where(frame.notna(), None)).createOrReplaceTempView(view)
+        # every value as text (None for missing), cast by Spark: a column of nulls has no type to infer
+        text = _whole_numbers(frame, types).astype(object)
+        rows = [tuple(None if pd.isna(v) else _text(v) for v in row) for row in text.itertuples(index=False)]
+        spark_schema = StructType([StructField(str(c), StringType(), True) for c in frame.columns])
+        self.spark.createDataFrame(rows, spark_schema).createOrReplaceTempView(view)
         select = ", ".join(f"cast(`{c}` as {_spark_type(types[c])}) as `{c}`" for c in frame.columns)
         self.spark.sql(f"drop table if exists {physical}.{table}")
         self.spark.sql(f"create table {physical}.{table} using parquet as select {select} from {view}")
         self.spark.catalog.dropTempView(view)
+        if self.building and self.version:
+            mark_written(self.cfg, schema)
+
+
+def _text(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dt.datetime, pd.Timestamp)):
+        return value.isoformat(sep=" ")
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _whole_numbers(frame: pd.DataFrame, types: dict[str, str]) -> pd.DataFrame:
+    """Integer columns as pandas' nullable Int64: a column of integers with a missing value is float in
+    pandas and would be written `3.0`, which an integer column of PostgreSQL refuses."""
+    out = frame.copy()
+    for column in frame.columns:
+        if types[column].strip().lower() in ("integer", "int", "bigint", "smallint"):
+            out[column] = pd.to_numeric(out[column]).round().astype("Int64")
+    return out
 
 
 def _spark_type(portable: str) -> str:

@@ -6,12 +6,16 @@ raw tables into the engine, points dbt at it through the repo's `profiles.yml` (
 variables), and publishes each build safely:
 
 * PostgreSQL: everything is written into `<schema>__next` schemas (`raw__next`, `staging__next`,
-  `intermediate__next`, `marts__next`); at the end one transaction renames the live schemas away, the
-  new ones in and drops the old ones. Readers see yesterday's schemas until the commit, today's after.
+  `intermediate__next`, `marts__next`, `predictions__next`); at the end one transaction renames the
+  live schemas away, the new ones in and drops the old ones. Readers see yesterday's schemas until the
+  commit, today's after. A schema the command did not write (no load: no `raw__next`; no predict: no
+  `predictions__next`) stays as it is and the new version reads the live one.
 * Spark: two versions of every schema (`marts__a`, `marts__b`); a build writes the version that is not
-  live, then the published schemas (`raw`, `staging`, `intermediate`, `marts`) get views over the new
-  version. Spark has no multi-table transaction: while the views are being replaced (well under a
-  second per view) a reader may see some views of the new version and some of the old.
+  live, then the published schemas (`raw`, `staging`, `intermediate`, `marts`, `predictions`) get views
+  over the new version. Spark has no multi-table transaction: while the views are being replaced (well
+  under a second per view) a reader may see some views of the new version and some of the old. The
+  predictions of the version being built start as a copy of the live ones (a build without predict
+  keeps yesterday's scores, never the older version's).
 
 Everything engine-specific in the runner lives here; the SQL differences live in dispatched dbt macros.
 """
@@ -31,9 +35,12 @@ from .config import WAREHOUSE_ENV, Config
 from .errors import ConfigError, PatientbaseError
 
 ENGINES = ("duckdb", "postgres", "spark")
-PUBLISHED_SCHEMAS = ("raw", "staging", "intermediate", "marts")
+PUBLISHED_SCHEMAS = ("raw", "staging", "intermediate", "marts", "predictions")
+#: the schemas dbt builds (the models' version); raw and predictions are written by the runner
+MODEL_SCHEMAS = ("staging", "intermediate", "marts")
 SUFFIX_ENV = "PATIENTBASE_SCHEMA_SUFFIX"
 RAW_SUFFIX_ENV = "PATIENTBASE_RAW_SUFFIX"
+PREDICTIONS_SUFFIX_ENV = "PATIENTBASE_PREDICTIONS_SUFFIX"
 
 POSTGRES_DEFAULTS = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "password": "", "dbname": "patientbase"}
 SPARK_DEFAULTS = {"method": "session", "warehouse_dir": "spark-warehouse"}
@@ -77,17 +84,18 @@ def describe(cfg: Config) -> str:
     engine = engine_of(cfg)
     conf = settings(cfg)
     if engine == "postgres":
-        return f"PostgreSQL {conf['host']}:{conf['port']}/{conf['dbname']} (schemas raw, staging, intermediate, marts)"
+        return (f"PostgreSQL {conf['host']}:{conf['port']}/{conf['dbname']} "
+                "(schemas raw, staging, intermediate, marts, predictions)")
     if engine == "spark":
-        return f"Spark, warehouse {conf['warehouse_dir']} (databases raw, staging, intermediate, marts)"
+        return f"Spark, warehouse {conf['warehouse_dir']} (databases raw, staging, intermediate, marts, predictions)"
     return str(cfg.warehouse_path)
 
 
-def dbt_env(cfg: Config, suffix: str = "", raw_suffix: str = "") -> dict[str, str]:
+def dbt_env(cfg: Config, suffix: str = "", raw_suffix: str = "", predictions_suffix: str = "") -> dict[str, str]:
     """Environment variables profiles.yml and the models read for this engine."""
     engine = engine_of(cfg)
     env = {"PATIENTBASE_ENGINE": engine, WAREHOUSE_ENV: str(cfg.warehouse_path),
-           SUFFIX_ENV: suffix, RAW_SUFFIX_ENV: raw_suffix}
+           SUFFIX_ENV: suffix, RAW_SUFFIX_ENV: raw_suffix, PREDICTIONS_SUFFIX_ENV: predictions_suffix}
     conf = settings(cfg)
     if engine == "postgres":
         env.update({f"PATIENTBASE_PG_{k.upper()}": str(conf[k]) for k in POSTGRES_DEFAULTS})
@@ -100,10 +108,13 @@ def dbt_env(cfg: Config, suffix: str = "", raw_suffix: str = "") -> dict[str, st
 def dbt_environment(cfg: Config):
     """Set the variables of `dbt_env` while dbt runs, then restore the previous ones."""
     if engine_of(cfg) == "postgres":
-        env = dbt_env(cfg, "__next", "__next" if _pg_schema_exists(cfg, "raw__next") else "")
+        # raw and predictions: this command's new version when it wrote one, else the live schema
+        env = dbt_env(cfg, "__next", "__next" if _pg_schema_exists(cfg, "raw__next") else "",
+                      "__next" if _pg_schema_exists(cfg, "predictions__next") else "")
     elif engine_of(cfg) == "spark":
         state = _spark_state(cfg)
-        env = dbt_env(cfg, "__" + state["building"], "__" + state["building"])
+        version = "__" + state["building"]
+        env = dbt_env(cfg, version, version, version)
         _spark_register_raw(cfg, state)
     else:
         env = dbt_env(cfg)
@@ -117,6 +128,33 @@ def dbt_environment(cfg: Config):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def models_built(cfg: Config) -> bool:
+    """Whether the version a writing command works on holds every model: always on DuckDB (the private
+    copy of the file); on PostgreSQL and Spark only once this command ran dbt (the new version starts
+    empty on PostgreSQL, and on Spark holds the models of two runs ago)."""
+    engine = engine_of(cfg)
+    if engine == "postgres":
+        return _pg_schema_exists(cfg, "intermediate__next")
+    if engine == "spark":
+        return bool(_spark_state(cfg)["built"])
+    return True
+
+
+def mark_written(cfg: Config, schema: str) -> None:
+    """Spark: the runner wrote `schema` of the version being built (predictions), so it is published
+    with it. (PostgreSQL publishes any `<schema>__next` there is; DuckDB the whole file.)"""
+    if engine_of(cfg) == "spark":
+        state = _spark_state(cfg)
+        if schema not in state["fresh"]:
+            state["fresh"].append(schema)
+            _spark_save_state(cfg, state)
+
+
+def spark_fresh(cfg: Config) -> list[str]:
+    """Spark: the schemas of the version being built that this command wrote (the others are stale)."""
+    return list(_spark_state(cfg)["fresh"])
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -316,9 +354,10 @@ def _spark_state_path(cfg: Config) -> Path:
 def _spark_state(cfg: Config) -> dict:
     """live: the model version readers see (`a`/`b`); raw_live: the Parquet folder `raw` reads;
     pending_raw: a folder this run loaded, not yet published; version_raw: the folder each model
-    version was built from; built: this run built models (into the version that is not live)."""
+    version was built from; built: this run built models (into the version that is not live); fresh:
+    the schemas of the building version this command wrote (raw, the models' schemas, predictions)."""
     path = _spark_state_path(cfg)
-    state = {"live": None, "raw_live": None, "pending_raw": None, "version_raw": {}, "built": False}
+    state = {"live": None, "raw_live": None, "pending_raw": None, "version_raw": {}, "built": False, "fresh": []}
     if path.exists():
         state.update(json.loads(path.read_text()))
     state["building"] = "b" if state["live"] == "a" else "a"
@@ -365,17 +404,34 @@ def _spark_register_raw(cfg: Config, state: dict) -> None:
     raw_dir = state["pending_raw"] or state["raw_live"]
     if raw_dir is None:
         raise PatientbaseError("Nothing loaded into Spark yet: run `patientbase load` first.")
-    _spark_register(spark_session(cfg), f"raw__{state['building']}", raw_dir)
+    spark = spark_session(cfg)
+    _spark_register(spark, f"raw__{state['building']}", raw_dir)
     state["version_raw"][state["building"]] = raw_dir
     state["built"] = True
+    if "predictions" not in state["fresh"]:
+        _spark_copy_live_predictions(spark, state["building"])
+    state["fresh"] = sorted(set(state["fresh"]) | {"raw", "predictions", *MODEL_SCHEMAS})
     _spark_save_state(cfg, state)
+
+
+def _spark_copy_live_predictions(spark, building: str) -> None:
+    """The building version's predictions start as the live ones (none if predict never ran): its
+    models must not read the scores of two runs ago."""
+    target = f"predictions__{building}"
+    spark.sql(f"drop database if exists {target} cascade")
+    if not spark.catalog.databaseExists("predictions"):
+        return
+    spark.sql(f"create database {target}")
+    for row in spark.sql("show tables in predictions").collect():
+        if not row.isTemporary:
+            spark.sql(f"create table {target}.{row.tableName} using parquet as select * from predictions.{row.tableName}")
 
 
 def _spark_begin(cfg: Config) -> None:
     state = _spark_state(cfg)
     if state["pending_raw"]:
         shutil.rmtree(state["pending_raw"], ignore_errors=True)
-    state["pending_raw"], state["built"] = None, False
+    state["pending_raw"], state["built"], state["fresh"] = None, False, []
     _spark_save_state(cfg, state)
 
 
@@ -391,7 +447,7 @@ def _spark_publish(cfg: Config) -> None:
     if state["built"]:
         for schema in PUBLISHED_SCHEMAS[1:]:
             version = f"{schema}__{building}"
-            if not spark.catalog.databaseExists(version):
+            if schema not in state["fresh"] or not spark.catalog.databaseExists(version):
                 continue
             spark.sql(f"create database if not exists {schema}")
             new = {row.tableName for row in spark.sql(f"show tables in {version}").collect()}
@@ -401,7 +457,7 @@ def _spark_publish(cfg: Config) -> None:
                 if row.tableName not in new and not row.isTemporary:
                     spark.sql(f"drop view if exists {schema}.{row.tableName}")
         state["live"] = building
-    state["pending_raw"], state["built"] = None, False
+    state["pending_raw"], state["built"], state["fresh"] = None, False, []
     _spark_save_state(cfg, state)
     keep = {state["raw_live"], *state["version_raw"].values()}
     root = Path(settings(cfg)["warehouse_dir"]) / "raw_files"
@@ -438,17 +494,3 @@ def publishing(cfg: Config):
         _spark_begin(cfg)  # forget the unpublished load; the version built is simply not switched to
         raise
     _spark_publish(cfg)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Commands that still read the DuckDB file only
-
-
-def duckdb_only(cfg: Config, what: str) -> None:
-    """Fail clearly where a command does not read the engine yet (it would read the loader's file)."""
-    engine = engine_of(cfg)
-    if engine != "duckdb":
-        raise ConfigError(
-            f"`{what}` reads the warehouse through DuckDB only so far; with engine: {engine} the marts live in "
-            f"{engine} (schema marts) - read them there, or run `{what}` on a DuckDB warehouse."
-        )

@@ -68,7 +68,9 @@ def project_vars(cfg: Config) -> dict:
 # -- reading ----------------------------------------------------------------------------------------
 
 
-def _read(con, where: str, limit_rows: int | None = None) -> pd.DataFrame:
+def _read(wh, where: str, limit_rows: int | None = None) -> pd.DataFrame:
+    """Features and labels of the person x cutoff rows matching `where`, in (cutoff, person) order -
+    the same rows in the same order on every engine, so the same fit."""
     columns = ", ".join(["features.cutoff_date", "features.person_id", "features.days_before_as_of",
                          "features.repeat_episodes", "features.last_episode_day", "features.as_of_date"]
                         + [f"features.{c}" for c in NUMERIC_FEATURES + CATEGORICAL_FEATURES]
@@ -80,15 +82,27 @@ def _read(con, where: str, limit_rows: int | None = None) -> pd.DataFrame:
             on features.cutoff_date = labels.cutoff_date and features.person_id = labels.person_id
         where {where}
     """
-    order = " order by features.cutoff_date, features.person_id"  # the same rows in the same order: same fit
+    order = " order by features.cutoff_date, features.person_id"
     if limit_rows is not None:
-        total = con.execute(f"select count(*) from ({sql})").fetchone()[0]
+        total = wh.scalar(f"select count(*) from ({sql}) as rows_to_read")
         if total > limit_rows:
-            # a deterministic sample of rows, the same on every run
-            sql += f" and hash(features.person_id, features.cutoff_date) % 1000000 < {int(1e6 * limit_rows / total)}"
-    frame = con.execute(sql + order).df()
-    for c in NUMERIC_FEATURES + ["repeat_episodes", "last_episode_day", "revenue_in_horizon"]:
+            # a deterministic sample of rows, the same on every run and engine: the first 8 hex digits
+            # of an MD5 (lower-case hex on DuckDB, PostgreSQL and Spark) below the share wanted
+            below = f"{min(int(16**8 * limit_rows / total), 16**8 - 1):08x}"
+            sql += (f" and substr(md5(concat(features.person_id, '|', features.days_before_as_of)), 1, 8) "
+                    f"< '{below}'")
+    frame = wh.frame(sql + order)
+    # the engines collate text differently (PostgreSQL by locale): the final order is by code point
+    frame = frame.sort_values(["cutoff_date", "person_id"], kind="stable", ignore_index=True)
+    for c in NUMERIC_FEATURES + ["repeat_episodes", "last_episode_day", "revenue_in_horizon", "days_before_as_of"]:
         frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
+    frame["cutoff_date"] = pd.to_datetime(frame["cutoff_date"])
+    for c in ["returned_in_step", "returned_in_horizon", "is_step_observed", "is_horizon_observed",
+              "is_scoring_cutoff", "is_backtest_cutoff"]:
+        if c in frame:
+            frame[c] = frame[c].astype(bool)
+    for c in CATEGORICAL_FEATURES + ["person_id"]:
+        frame[c] = frame[c].astype(object).where(frame[c].notna(), None)
     return frame
 
 
@@ -349,7 +363,7 @@ def backtest_rows(name: str, scored: pd.DataFrame, actual: pd.DataFrame, meta: d
     return rows
 
 
-def run_predictions(con, horizon: int, step: int, min_persons: int,
+def run_predictions(wh, horizon: int, step: int, min_persons: int,
                     progress: Callable[[str], None] | None = None,
                     max_training_rows: int = MAX_TRAINING_ROWS) -> PredictResult:
     say = progress or (lambda _m: None)
@@ -357,13 +371,13 @@ def run_predictions(con, horizon: int, step: int, min_persons: int,
     notes: list[str] = []
     start = time.perf_counter()
     say("Reading features")
-    today = _read(con, "features.is_scoring_cutoff")
-    at_backtest = _read(con, "features.is_backtest_cutoff")
-    train_live = _read(con, f"features.days_before_as_of >= {step}", limit_rows=max_training_rows)
+    today = _read(wh, "features.is_scoring_cutoff")
+    at_backtest = _read(wh, "features.is_backtest_cutoff")
+    train_live = _read(wh, f"features.days_before_as_of >= {step}", limit_rows=max_training_rows)
     _categorical([today, at_backtest, train_live])
     seconds["read"] = time.perf_counter() - start
     seconds["training_rows"] = len(train_live)
-    as_of = con.execute("select as_of_date from intermediate.int_as_of_date").fetchone()[0]
+    as_of = wh.scalar("select as_of_date from intermediate.int_as_of_date")
 
     # backtest: models trained only on rows whose one-step label window closed by the backtest cutoff
     backtest: list[dict] = []
@@ -403,7 +417,7 @@ def run_predictions(con, horizon: int, step: int, min_persons: int,
     scores["model_name"] = best
     scores["decile"] = deciles(scores["p_return"].to_numpy(dtype=float))
     seconds["score"] = time.perf_counter() - t
-    _write(con, scores, pd.DataFrame(backtest))
+    _write(wh, scores, pd.DataFrame(backtest))
     seconds["total"] = time.perf_counter() - start
     return PredictResult(as_of, horizon, len(today), best, pd.DataFrame(backtest), seconds, notes)
 
@@ -415,58 +429,54 @@ BACKTEST_COLUMNS = ["model_name", "is_chosen_model", "as_of_date", "cutoff_date"
                     "predicted_revenue", "training_rows"]
 
 
-def _write(con, scores: pd.DataFrame, backtest: pd.DataFrame) -> None:
-    scores = scores[SCORE_COLUMNS]
-    backtest = backtest.reindex(columns=BACKTEST_COLUMNS)
-    con.execute("create schema if not exists predictions")
-    con.register("scores_frame", scores)
-    con.register("backtest_frame", backtest)
-    con.execute("""
-        create or replace table predictions.patient_scores as
-        select cast(person_id as varchar) as person_id, cast(as_of_date as date) as as_of_date,
-               cast(horizon_days as integer) as horizon_days, cast(p_return as double) as p_return,
-               cast(expected_visits_12m as double) as expected_visits_12m,
-               cast(predicted_revenue_12m as double) as predicted_revenue_12m, cast(p_alive as double) as p_alive,
-               cast(model_name as varchar) as model_name, cast(decile as integer) as decile
-        from scores_frame
-    """)
-    con.execute("""
-        create or replace table predictions.backtest as
-        select cast(model_name as varchar) as model_name, cast(is_chosen_model as boolean) as is_chosen_model,
-               cast(as_of_date as date) as as_of_date, cast(cutoff_date as date) as cutoff_date,
-               cast(horizon_days as integer) as horizon_days, cast(decile as integer) as decile,
-               cast(persons as integer) as persons, cast(returners as integer) as returners,
-               cast(predicted_returners as double) as predicted_returners, cast(auc as double) as auc,
-               cast(top_decile_lift as double) as top_decile_lift, cast(actual_revenue as double) as actual_revenue,
-               cast(predicted_revenue as double) as predicted_revenue, cast(training_rows as integer) as training_rows
-        from backtest_frame
-    """)
-    con.unregister("scores_frame")
-    con.unregister("backtest_frame")
+SCORE_TYPES = {"person_id": "varchar", "as_of_date": "date", "horizon_days": "integer", "p_return": "double",
+               "expected_visits_12m": "double", "predicted_revenue_12m": "double", "p_alive": "double",
+               "model_name": "varchar", "decile": "integer"}
+BACKTEST_TYPES = {"model_name": "varchar", "is_chosen_model": "boolean", "as_of_date": "date", "cutoff_date": "date",
+                  "horizon_days": "integer", "decile": "integer", "persons": "integer", "returners": "integer",
+                  "predicted_returners": "double", "auc": "double", "top_decile_lift": "double",
+                  "actual_revenue": "double", "predicted_revenue": "double", "training_rows": "integer"}
+
+
+def _write(wh, scores: pd.DataFrame, backtest: pd.DataFrame) -> None:
+    """predictions.patient_scores and predictions.backtest of the version this command builds."""
+    wh.write_frame(scores[SCORE_COLUMNS], "predictions", "patient_scores", SCORE_TYPES)
+    wh.write_frame(backtest.reindex(columns=BACKTEST_COLUMNS), "predictions", "backtest", BACKTEST_TYPES)
 
 
 def predict(cfg: Config, progress: Callable[[str], None] | None = None) -> PredictResult:
     """Train, score and backtest on the built warehouse, write the prediction tables, then rebuild the
     models that read them (the prediction marts and the actions)."""
     from .build import run_dbt
+    from .db import open_warehouse
+    from .engine import models_built
     from .errors import PatientbaseError
-    from .warehouse import connect
 
     dbt_vars = project_vars(cfg)
     horizon = int(dbt_vars.get("prediction_horizon_days") or 180)
     step = int(dbt_vars.get("prediction_step_days") or 30)
     min_persons = int(dbt_vars.get("prediction_min_persons") or 300)
-    with connect(cfg) as con:
-        exists = con.execute("select count(*) from information_schema.tables where table_schema = 'intermediate' "
-                             "and table_name = 'int_persons_features_at_cutoff'").fetchone()[0]
-        if not exists:
+    # before anything is written: does this command's version already hold every model (DuckDB's copy,
+    # or `run` after its build), or does it start empty (PostgreSQL/Spark, `predict` alone)?
+    complete = models_built(cfg)
+    with open_warehouse(cfg, read_only=False) as wh:
+        if not wh.table_exists("intermediate", "int_persons_features_at_cutoff"):
             raise PatientbaseError("No features to predict from: run `patientbase build` first.")
-        result = run_predictions(con, horizon, step, min_persons, progress)
+        result = run_predictions(wh, horizon, step, min_persons, progress)
     t = time.perf_counter()
     as_of = str(result.as_of_date) if result.as_of_date is not None else None
+    downstream = ["stg_predictions__patient_scores+", "stg_predictions__backtest+"]
+    if not complete:
+        # PostgreSQL/Spark publish whole schemas: the new version needs every model, not only those
+        # reading the predictions. The others are built without their tests (the same SQL on the same
+        # raw rows passed them when the published version was built); as-of as the features had.
+        rest = run_dbt(cfg, "build", as_of=as_of, progress=progress,
+                       extra=["--exclude", *downstream, "resource_type:test", "resource_type:unit_test"])
+        if not rest.success:
+            details = "\n".join(f"  - {f}" for f in rest.failures[:10])
+            raise PatientbaseError(f"Building the new version of the models failed:\n{details}")
     rebuilt = run_dbt(cfg, "build", as_of=as_of, progress=progress,
-                      extra=["--select", "stg_predictions__patient_scores+", "stg_predictions__backtest+",
-                             "--indirect-selection", "cautious"])
+                      extra=["--select", *downstream, "--indirect-selection", "cautious"])
     if not rebuilt.success:
         details = "\n".join(f"  - {f}" for f in rebuilt.failures[:10])
         raise PatientbaseError(f"Rebuilding the models that read the predictions failed:\n{details}")
