@@ -46,8 +46,10 @@ class BuildResult:
 def dbt_args(cfg: Config, command: str, as_of: str | None = None, extra: list[str] | None = None,
              all_tests: bool | None = None, extra_vars: dict | None = None) -> list[str]:
     project = project_dir()
-    # the call list's administrators and capacity come from the config (vars can still override them)
-    dbt_vars = {"call_list_admins": list(cfg.admins), "calls_per_admin": cfg.calls_per_admin, **cfg.vars}
+    # the call list's administrators and capacity come from the config (vars can still override them);
+    # the texts people read (actions, reasons, offers, segment names) are in the config's language
+    dbt_vars = {"call_list_admins": list(cfg.admins), "calls_per_admin": cfg.calls_per_admin,
+                "language": cfg.language, **cfg.vars}
     dbt_vars.update(extra_vars or {})
     if as_of:
         dbt_vars["as_of_date"] = as_of
@@ -165,8 +167,9 @@ def build_call_list(cfg: Config, list_date: str | None, admins: list[str], per_a
                     progress: Callable[..., None] | None = None) -> BuildResult:
     """Rebuild only the call list (its ranking, the list and its control group) for another day or
     capacity; the rest of the warehouse stays."""
-    result = run_dbt(cfg, "build", extra=["--select", "stg_mis__call_assignments", "int_call_list_ranked", "call_list",
-                                          "call_list_control",
+    # the seed too: specialty names a clinic just edited show on the next list without a full build
+    result = run_dbt(cfg, "build", extra=["--select", "specialty_labels", "stg_mis__call_assignments",
+                                          "int_call_list_ranked", "call_list", "call_list_control",
                                           "--exclude-resource-type", "unit_test", "--indirect-selection", "cautious"],
                      progress=progress,
                      all_tests=True, extra_vars={"call_list_date": list_date, "call_list_admins": admins,
