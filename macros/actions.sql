@@ -157,3 +157,40 @@ from {{ model }}
 where {{ condition }}
 
 {% endtest %}
+
+
+{#
+  text_language()
+  The language of the texts people read in the marts (var `language`: 'ru' or 'en'); the plain text
+  columns (action_label, reason, offer, segment_label, specialties) are the `_<language>` ones.
+  Fails the compile on any other value, so a typo never yields a list in a language nobody chose.
+  Arguments: none.
+#}
+{% macro text_language() -%}
+    {%- set language = (var('language', 'ru') or 'ru') | string | lower -%}
+    {%- if language not in ('ru', 'en') -%}
+        {{ exceptions.raise_compiler_error("var language must be 'ru' or 'en', got '" ~ language ~ "'") }}
+    {%- endif -%}
+    {{ return(language) }}
+{%- endmacro %}
+
+
+{#
+  reason_on(template, counted_from, on_date)
+  A reason sentence for a given day: the template's `{days}` replaced by the whole days from
+  `counted_from` to `on_date` ("Visit on 2025-01-10, {days} days ago" on 2025-07-03 -> "…, 174 days
+  ago"). A template without a day count (counted_from null) is returned as it is. The next best action
+  words its reasons as of the as-of date; the call list words the same templates as of its list date.
+  Arguments:
+    template: column or SQL expression holding the sentence with `{days}`.
+    counted_from: column or SQL expression (date) the count runs from; null = no count.
+    on_date: column or SQL expression (date) the sentence is said on.
+#}
+{% macro reason_on(template, counted_from, on_date) -%}
+    case
+        when {{ counted_from }} is null then {{ template }}
+        else replace(
+            {{ template }}, '{days}', {{ patient_base.as_text(patient_base.days_between(counted_from, on_date)) }}
+        )
+    end
+{%- endmacro %}

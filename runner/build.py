@@ -46,8 +46,10 @@ class BuildResult:
 def dbt_args(cfg: Config, command: str, as_of: str | None = None, extra: list[str] | None = None,
              all_tests: bool | None = None, extra_vars: dict | None = None) -> list[str]:
     project = project_dir()
-    # the call list's administrators and capacity come from the config (vars can still override them)
-    dbt_vars = {"call_list_admins": list(cfg.admins), "calls_per_admin": cfg.calls_per_admin, **cfg.vars}
+    # the call list's administrators and capacity come from the config (vars can still override them);
+    # the texts people read (actions, reasons, offers, segment names) are in the config's language
+    dbt_vars = {"call_list_admins": list(cfg.admins), "calls_per_admin": cfg.calls_per_admin,
+                "language": cfg.language, **cfg.vars}
     dbt_vars.update(extra_vars or {})
     if as_of:
         dbt_vars["as_of_date"] = as_of
@@ -174,7 +176,9 @@ def build_call_list(cfg: Config, list_date: str | None, admins: list[str], per_a
     """
     from .engine import engine_of
 
-    call_list_models = ["stg_mis__call_assignments", "int_call_list_ranked", "call_list", "call_list_control"]
+    # the seed too: specialty names a clinic just edited show on the next list without a full build
+    call_list_models = ["specialty_labels", "stg_mis__call_assignments", "int_call_list_ranked", "call_list",
+                        "call_list_control"]
     list_vars = {"call_list_date": list_date, "call_list_admins": admins, "calls_per_admin": per_admin}
     as_of = as_of.isoformat() if hasattr(as_of, "isoformat") else as_of
     if engine_of(cfg) == "duckdb":

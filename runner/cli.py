@@ -199,10 +199,12 @@ def _load(cfg: Config, paths, mapping_name: str | None = None, force: bool = Fal
     start = time.perf_counter()
     tables = list(TABLES)
     with progress("Loading exports") as say, connect(cfg) as con:
-        def by_table(text: str) -> None:
-            # the loader says "<table>: …" for each table in turn: the bar counts tables of the total
+        def by_table(text: str, done: int | None = None, total: int | None = None) -> None:
+            # the loader says "<table>: …" for each table in turn, and the lines read of each file: the
+            # bar fills with the file's lines, the text says which table of how many
             table = text.split(":", 1)[0]
-            say(f"Loading {text}", tables.index(table) if table in tables else None, len(tables))
+            of = f" (table {tables.index(table) + 1} of {len(tables)})" if table in tables else ""
+            say(f"Loading {text}{of}", done, total)
 
         result = load_files(con, paths, mapping=mapping, phone_region=cfg.phone_region,
                             max_reject_share=cfg.max_reject_share, progress=by_table, force=force,

@@ -38,7 +38,8 @@ class Config:
     min_keep_share: float = 0.9
     accept_shrink: bool = False
     currency: str = "RUB"
-    # Language of the owner's report: ru or en.
+    # Language of the texts people read: the call list, segment files, action names, reasons and
+    # offers in the marts (dbt var `language`) and the owner's report (`report --lang` overrides it).
     language: str = "ru"
     timezone: str = "Europe/Moscow"
     # Region used to read phones typed without a country code ("8 912 …", "912 …").
@@ -121,6 +122,11 @@ def load_config(path: str | os.PathLike | None = None, warehouse: str | None = N
     cfg.admins = [str(a) for a in cfg.admins]
     if not isinstance(cfg.vars, dict):
         raise ConfigError(f"{cfg_path}: `vars` must be a mapping of dbt var names to values.")
+    if cfg.language not in ("ru", "en"):
+        raise ConfigError(f"{cfg_path}: `language` must be ru or en, got {cfg.language!r}.")
+    if "language" in cfg.vars:
+        raise ConfigError(f"{cfg_path}: set `language: {cfg.vars['language']}` at the top level, not under `vars` "
+                          "(the call list's headers and its texts must agree).")
     if not isinstance(cfg.checks, dict):
         raise ConfigError(f"{cfg_path}: `checks` must be a mapping of check settings to values.")
     from .engine import settings as engine_settings

@@ -252,44 +252,6 @@ def call_list(wh) -> tuple[dt.date | None, list[dict], int]:
     return day, rows, eligible
 
 
-#: Day counts in the reasons (int_persons_action_matched counts them to the as-of date), shifted to the
-#: list's date by the export: "12 days ago" on a list two days after the as-of date says "14 days ago".
-DAY_COUNTS = [
-    re.compile(r"(\d+)( days ago)"), re.compile(r"(\d+)( дн\. назад)"),
-    re.compile(r"(not started )(\d+)( days later)"), re.compile(r"(не начат за )(\d+)( дн\.)"),
-    re.compile(r"(no visit or call for )(\d+)( days)"), re.compile(r"(ни визита, ни звонка )(\d+)( дн\.)"),
-]
-
-
-def shift_days(text: str | None, days: int) -> str | None:
-    """Reasons phrased relative to the list date rather than the as-of date (decisions.md)."""
-    if not text or not days:
-        return text
-    for pattern in DAY_COUNTS:
-        if pattern.groups == 2:
-            text = pattern.sub(lambda m: f"{int(m.group(1)) + days}{m.group(2)}", text)
-        else:
-            text = pattern.sub(lambda m: f"{m.group(1)}{int(m.group(2)) + days}{m.group(3)}", text)
-    return text
-
-
-def specialty_labels(language: str) -> dict[str, str]:
-    """Specialty code -> the name the clinic wants in this language (seed specialty_labels)."""
-    from .build import project_dir
-
-    path = project_dir() / "seeds" / "specialty_labels.csv"
-    if not path.is_file():
-        return {}
-    with path.open(encoding="utf-8", newline="") as fh:
-        return {row["specialty"].strip().lower(): row["label_" + language] for row in csv.DictReader(fh)}
-
-
-def _specialties(text: str | None, labels: dict[str, str]) -> str | None:
-    if not text:
-        return text
-    return ", ".join(labels.get(code.strip().lower(), code.strip()) for code in text.split(","))
-
-
 def has_results(path: Path) -> bool:
     """Whether a call-list file has anything typed into its fill-in columns (or cannot be read as one)."""
     from .outcomes import read_list_file
@@ -315,8 +277,9 @@ def export_call_list(wh, out_dir: Path, admins: list[str], per_admin: int, fmt: 
                      delimiter: str = ";", language: str = "ru") -> CallListResult:
     """Write marts.call_list as the administrators' file; the list itself is the dbt model's.
 
-    One language per file: headers, actions, reasons and specialty names (seed specialty_labels).
-    A file of the same name that already has results typed in is kept: the list goes to a new name.
+    One language per file: the model words actions, reasons (relative to the list date), offers and
+    specialty names in var `language` (its `list_language`); the headers follow it. A file of the
+    same name that already has results typed in is kept: the list goes to a new name.
     """
     from .outcomes import RESULT_CHOICES
 
@@ -324,22 +287,18 @@ def export_call_list(wh, out_dir: Path, admins: list[str], per_admin: int, fmt: 
         raise ConfigError(f"Unknown call-list format {fmt!r}: use csv or xlsx.")
     language = "en" if language == "en" else "ru"
     day, rows, eligible = call_list(wh)
+    if rows and rows[0].get("list_language") in ("ru", "en"):
+        language = rows[0]["list_language"]  # the headers speak the texts' language
     header = [ru if language == "ru" else en for _, en, ru in CALL_LIST_COLUMNS]
-    suffix = "_ru" if language == "ru" else ""
-    labels = specialty_labels(language)
     values = []
     for row in rows:
-        shift = (row["list_date"] - row["as_of_date"]).days
-        reason = shift_days(row["reason" + suffix], shift)
-        for code, label in labels.items():
-            reason = reason.replace(f"({code})", f"({label})") if reason else reason
         phone = display_phone(row["phone_e164"], row["phone"])
         if fmt == "csv" and phone and phone.startswith("+"):
             phone = WORD_JOINER + phone
         row = dict(
             row, admin=row["administrator"], position=row["slot"], names=row["patient_names"],
-            action=row["action_label" + suffix], reason=reason, last_visit=row["last_visit_date"],
-            doctor=row["doctors"], specialty=_specialties(row["specialties"], labels), call_window=CALL_WINDOW,
+            action=row["action_label"], last_visit=row["last_visit_date"],
+            doctor=row["doctors"], specialty=row["specialties"], call_window=CALL_WINDOW,
             list_date=row["list_date"].isoformat(), phone=phone,
         )
         values.append([None if key in FILL_IN else row.get(key) for key, _, _ in CALL_LIST_COLUMNS])
@@ -377,7 +336,7 @@ def export_call_list(wh, out_dir: Path, admins: list[str], per_admin: int, fmt: 
 
 
 # phone: E.164 digits without the '+' (what SMS gateways take; a leading '+' would also need a formula guard)
-SEGMENT_COLUMNS = ["person_id", "display_name", "phone", "email", "segment", "segment_label_ru",
+SEGMENT_COLUMNS = ["person_id", "display_name", "phone", "email", "segment", "segment_label",
                    "rfm_code", "lifecycle_status", "last_visit_date", "total_revenue", "can_call"]
 
 
@@ -400,7 +359,7 @@ def export_segments(wh, out_dir: Path, delimiter: str = ";") -> list[tuple[str, 
             patients.phone_e164,
             patients.email,
             rfm.segment,
-            rfm.segment_label_ru,
+            rfm.segment_label,
             rfm.rfm_code,
             patients.lifecycle_status,
             cast(patients.last_visit_at as date),

@@ -160,14 +160,20 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_export(con: duckdb.DuckDBPyConnection, path: Path, tm: TableMapping, into: str, workdir: Path) -> tuple[ReadFile, FileFormat]:
-    """Read one export file (CSV/text in any encoding, XLSX, Parquet) into temp table `into` with the reader."""
+def read_export(con: duckdb.DuckDBPyConnection, path: Path, tm: TableMapping, into: str, workdir: Path,
+                tick=None) -> tuple[ReadFile, FileFormat]:
+    """Read one export file (CSV/text in any encoding, XLSX, Parquet) into temp table `into` with the reader;
+    `tick(done, total)` hears the data lines read."""
     fmt = tm.fmt
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        return read_parquet(con, path, into, path.name), xlsx_format(fmt)
+        rf = read_parquet(con, path, into, path.name)
+        if tick:
+            tick(rf.physical_lines, rf.physical_lines)
+        return rf, xlsx_format(fmt)
     kwargs = dict(workdir=workdir, display=path.name, max_record_lines=tm.max_record_lines,
-                  max_field_chars=tm.max_field_chars, names=list(tm.names) if tm.names else None)
+                  max_field_chars=tm.max_field_chars, names=list(tm.names) if tm.names else None,
+                  **({"tick": tick} if tick else {}))
     if suffix in (".xlsx", ".xlsm"):
         target = workdir / f"{path.stem}.{uuid.uuid4().hex[:6]}.csv"
         xlsx_to_csv(path, tm.sheet, target)
@@ -199,9 +205,10 @@ def _value_map_expr(ident: str, vmap: dict[str, str]) -> str:
 
 
 def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, tm: TableMapping, table: Table, idx: int,
-                result: FileResult, workdir: Path, mapping_source: str = "mapping") -> tuple[str, list[str], FileFormat]:
+                result: FileResult, workdir: Path, mapping_source: str = "mapping",
+                tick=None) -> tuple[str, list[str], FileFormat]:
     """Read one file into temp table `_in_<idx>` with canonical column names, file and line; return its columns."""
-    rf, fmt = read_export(con, path, tm, f"_read_{idx}", workdir)
+    rf, fmt = read_export(con, path, tm, f"_read_{idx}", workdir, tick)
     header = rf.header
     result.lines_read = rf.physical_lines
     result.blank_lines = rf.blank_lines
@@ -652,13 +659,13 @@ def load(
     mapping: Mapping | None = None,
     phone_region: str = "RU",
     max_reject_share: float = 0.05,
-    progress: Callable[[str], None] | None = None,
+    progress: Callable[..., None] | None = None,  # progress(text, done=None, total=None): lines of a file
     force: bool = False,
     min_keep_share: float = 0.9,
     accept_shrink: bool = False,
 ) -> LoadResult:
     """Load export files into `raw` in one transaction; see the module docstring for the rules."""
-    say = progress or (lambda _msg: None)
+    say = progress or (lambda _msg, _done=None, _total=None: None)
     mapping = mapping or canonical()
     files, ignored = discover(paths, mapping)
     if not files:
@@ -725,11 +732,19 @@ def load(
                 file_results = {p.name: FileResult(name, p.name) for p, _ in fresh}
                 staged = []
                 for i, (path, _) in enumerate(fresh):
+                    reading = f"{name}: reading {path.name}" + (f" (file {i + 1} of {len(fresh)})" if len(fresh) > 1 else "")
+
+                    def tick(done: int, total: int, reading: str = reading) -> None:
+                        say(f"{reading}, {done:,} of {total:,} lines", done, total)
+
                     stage, columns_out, read_fmt = _stage_file(con, path, tm, table, i, file_results[path.name],
-                                                               Path(workdir), mapping.source)
+                                                               Path(workdir), mapping.source, tick)
                     staged.append((stage, columns_out))
+                rows = sum(r.lines_read for r in file_results.values())
                 if name == "patients":
-                    say("patients: checking values and normalising phone numbers")
+                    say(f"patients: checking {rows:,} lines and normalising phone numbers")
+                else:
+                    say(f"{name}: checking and writing {rows:,} lines")
                 before = (con.execute(f"select count(*) from raw.{q_ident(name)}").fetchone()[0]
                           if table_exists(con, "raw", name) else 0)
                 # parse with the mapping's formats and ISO ones (XLSX date cells arrive as ISO text)

@@ -30,6 +30,7 @@ import csv
 import io
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -231,9 +232,20 @@ def _parse_one(text: str, dialect) -> tuple[list[str] | None, str | None, bool]:
     return rows[0], None, False
 
 
+#: A reader reports its progress through `tick(lines done, data lines in the file)`.
+Tick = Callable[[int, int], None]
+#: The line-by-line read reports progress every this many lines (a tick costs a few microseconds).
+TICK_LINES = 10_000
+
+
+def _no_tick(_done: int, _total: int) -> None:
+    return None
+
+
 def resync(path: Path, encoding: str, delimiter: str, quote: str, workdir: Path, display: str,
            max_record_lines: int = MAX_RECORD_LINES, max_field_chars: int = MAX_FIELD_CHARS,
-           names: list[str] | None = None, whitespace: bool = False) -> tuple[Path, list[str], list[Reject], int, int, int]:
+           names: list[str] | None = None, whitespace: bool = False,
+           tick: Tick = _no_tick) -> tuple[Path, list[str], list[Reject], int, int, int]:
     """The slow, certain read: (clean CSV path, header, rejects, data lines, blank lines, records).
 
     The clean CSV has the file's delimiter and quote, UTF-8, and the physical line as first column.
@@ -286,7 +298,11 @@ def resync(path: Path, encoding: str, delimiter: str, quote: str, workdir: Path,
         write = fh.write
         i = start
         n = len(lines)
+        next_tick = start + TICK_LINES
         while i < n:
+            if i >= next_tick:
+                tick(i - start, n - start)
+                next_tick = i + TICK_LINES
             text, problem = prepared(i)
             texts.pop(i, None)
             if problem is not None:
@@ -408,11 +424,13 @@ def _columns_arg(names: list[str]) -> str:
 def read_text_file(con: duckdb.DuckDBPyConnection, path: Path, into: str, *, encoding: str, delimiter: str,
                    quote: str, workdir: Path, display: str, max_record_lines: int = MAX_RECORD_LINES,
                    max_field_chars: int = MAX_FIELD_CHARS, names: list[str] | None = None,
-                   whitespace: bool = False, force_slow: bool = False) -> ReadFile:
-    """Read a delimited (or whitespace-aligned) text export into temp table `into`; see the module docstring."""
+                   whitespace: bool = False, force_slow: bool = False, tick: Tick = _no_tick) -> ReadFile:
+    """Read a delimited (or whitespace-aligned) text export into temp table `into`; see the module docstring.
+    `tick(done, total)` hears the data lines read so far of the file's total (a long file never looks stuck)."""
     encoding = header_encoding(path, encoding)
     scan = quick_scan(path, encoding)
     data_lines = scan.newlines + (0 if scan.ends_with_newline else 1) - (0 if names else 1)
+    tick(0, data_lines)
     why = scan.why
     if scan.clean and not whitespace and not force_slow and names is None:
         header = parse_header(_header_bytes(path), encoding, delimiter, quote, display)
@@ -435,12 +453,14 @@ def read_text_file(con: duckdb.DuckDBPyConnection, path: Path, into: str, *, enc
                 f"select count(*), max(greatest({', '.join('length(' + _qi(h) + ')' for h in header)})) from {into}"
             ).fetchone()
         if count == data_lines and (longest or 0) <= max_field_chars:
+            tick(data_lines, data_lines)
             return ReadFile(header, False, [], data_lines, 0, encoding=encoding)
         why = why or ("a value longer than max_field_chars" if count == data_lines
                       else f"{count:,} records in {data_lines:,} lines")
         con.execute(f"drop table if exists {into}")
     target, header, rejects, lines, blank, records = resync(
-        path, encoding, delimiter, quote, workdir, display, max_record_lines, max_field_chars, names, whitespace)
+        path, encoding, delimiter, quote, workdir, display, max_record_lines, max_field_chars, names, whitespace, tick)
+    tick(lines, lines)
     out_delim = "," if whitespace else delimiter
     con.execute(
         f"create or replace temp table {into} as select * from read_csv({_q(str(target))}, auto_detect = false, "

@@ -363,8 +363,11 @@ class ReportBuilder:
         chart = self._cohort_heatmap("cohort_revenue", t["cohort_revenue_title"], data,
                                      t["cohort_hover_revenue"].replace("%{z:,.0f}", f.money_hover("z")),
                                      f.money_axis())
+        # calendar months since the cohort month, not the day-exact LTV: the reading names the LTV of the
+        # tile (kpi_headline.ltv_12m) beside it, so nobody reads two different "LTV at 12 months"
         chart.reading = t["cohort_revenue_reading"].format(
-            m0=f.money(data["month_0"][0]), m6=f.money(data["month_6"][0]), m12=f.money(data["month_12"][0]))
+            m0=f.money(data["month_0"][0]), m6=f.money(data["month_6"][0]), m12=f.money(data["month_12"][0]),
+            ltv=f.money(self.headline.get("ltv_12m")))
         return chart
 
     def cohort_retention(self) -> Chart:

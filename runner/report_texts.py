@@ -67,8 +67,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "revenue_share": "Доля повторной выручки",
         "revenue_incomplete": "месяц не закончился",
         "revenue_reading": "За последние 12 месяцев повторные пациенты принесли {share} выручки ({repeat} из {total}).",
-        "cohort_revenue_title": "Накопленная выручка на пациента по когортам",
-        "cohort_revenue_reading": "Пациент приносит в среднем {m0} в первый месяц, {m6} к 6-му и {m12} к 12-му месяцу.",
+        "cohort_revenue_title": "Накопленная выручка на пациента по когортам (календарные месяцы)",
+        "cohort_revenue_reading": "Пациент приносит в среднем {m0} в месяц первого визита, {m6} к концу 6-го "
+                                  "календарного месяца после него и {m12} к концу 12-го (это 12–13 месяцев истории; LTV за 12 "
+                                  "месяцев, ровно 12 месяцев от каждого первого визита, — {ltv}).",
         "cohort_retention_title": "Возвраты по когортам: доля когорты с визитом в месяце",
         "cohort_retention_reading": "Через месяц после первого визита возвращается {m1} пациентов, через 6 месяцев — {m6}, через 12 — {m12}.",
         "cohort_axis": "Когорта (месяц первого визита)",
@@ -149,8 +151,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "revenue_share": "Repeat revenue share",
         "revenue_incomplete": "month not over",
         "revenue_reading": "In the last 12 months repeat patients brought {share} of revenue ({repeat} of {total}).",
-        "cohort_revenue_title": "Cumulative revenue per patient by cohort",
-        "cohort_revenue_reading": "A patient brings {m0} on average in the first month, {m6} by month 6 and {m12} by month 12.",
+        "cohort_revenue_title": "Cumulative revenue per patient by cohort (calendar months)",
+        "cohort_revenue_reading": "A patient brings {m0} on average in the month of the first visit, {m6} by the end of "
+                                  "the 6th calendar month after it and {m12} by the end of the 12th (12–13 months of "
+                                  "history; the 12-month LTV, exactly 12 months from each first visit, is {ltv}).",
         "cohort_retention_title": "Returns by cohort: share of the cohort with a visit in the month",
         "cohort_retention_reading": "{m1} of patients come back the month after their first visit, {m6} in month 6, {m12} in month 12.",
         "cohort_axis": "Cohort (month of first visit)",

@@ -56,34 +56,34 @@ EXPECTED_ACTIONS = {
 }
 
 REASONS = {
-    "A01": ("Treatment plan TPA01 of 120 000 (dentistry) made on 2025-06-01 is still proposed, not started 30 days later",
-            "План лечения TPA01 на 120 000 (dentistry) от 2025-06-01: ещё не принят, не начат за 30 дн."),
-    "A02": ("Missed the visit on 2025-06-20 (therapy), 11 days ago; not rebooked",
-            "Не пришёл на приём 2025-06-20 (therapy), 11 дн. назад; не перезаписан"),
-    "A03": ("Hygiene on 2024-12-20, 193 days ago; recall every 180 days",
+    "A01": ("Treatment plan TPA01 for 120 000 (Dentistry), made on 2025-06-01: not accepted yet; not started 30 days later",
+            "План лечения TPA01 на 120 000 (Стоматология) от 2025-06-01: ещё не принят, не начат за 30 дн."),
+    "A02": ("Missed the appointment on 2025-06-20 (General medicine), 11 days ago; not rebooked",
+            "Не пришёл на приём 2025-06-20 (Терапия), 11 дн. назад; не перезаписан"),
+    "A03": ("Hygiene on 2024-12-20, 193 days ago; due every 180 days",
             "Гигиена 2024-12-20, 193 дн. назад; повтор каждые 180 дн."),
-    "A04": ("Chronic care on 2025-04-05, 87 days ago; recall every 90 days",
+    "A04": ("Chronic care on 2025-04-05, 87 days ago; due every 90 days",
             "Диспансерное наблюдение 2025-04-05, 87 дн. назад; повтор каждые 90 дн."),
-    "A05": ("Visit on 2025-06-28 (dermatology), 3 days ago; nothing booked and no call since",
-            "Приём 2025-06-28 (dermatology), 3 дн. назад; нет ни записи, ни звонка после него"),
-    "A06": ("First visit on 2025-06-01 (therapy), 30 days ago; no second visit yet",
-            "Первый приём 2025-06-01 (therapy), 30 дн. назад; второго визита пока нет"),
+    "A05": ("Visit on 2025-06-28 (Dermatology), 3 days ago; nothing booked and no call since",
+            "Приём 2025-06-28 (Дерматология), 3 дн. назад; нет ни записи, ни звонка после него"),
+    "A06": ("First visit on 2025-06-01 (General medicine), 30 days ago; no second visit yet",
+            "Первый приём 2025-06-01 (Терапия), 30 дн. назад; второго визита пока нет"),
     "A07": ("Champions: usually comes back every 30 days (median); last visit on 2025-04-15, 77 days ago",
             "Чемпионы: обычно приходит раз в 30 дн. (медиана); последний приём 2025-04-15, 77 дн. назад"),
     "A08": ("Champions: no visit or call for 40 days (last contact on 2025-05-22)",
             "Чемпионы: ни визита, ни звонка 40 дн. (последний контакт 2025-05-22)"),
-    "A09": ("Sleeping: last visit on 2024-08-05, 330 days ago; paid 2 500 in total",
+    "A09": ("Sleeping patient: last visit on 2024-08-05, 330 days ago; paid 2 500 in total",
             "Спящий пациент: последний приём 2024-08-05, 330 дн. назад; всего оплачено 2 500"),
     "A10": ("Nothing due as of 2025-07-01", "Нет повода для контакта на 2025-07-01"),
-    "A11": ("Active, one specialty only (dentistry); after Consultation 67% come for Diagnostics within 180 days",
-            "Активен, одно направление (dentistry); после «Консультация» 67% приходят на «Диагностика» в течение 180 дн."),
-    "F01": ("Lost: last visit on 2024-05-10, 417 days ago; paid 7 000 in total",
+    "A11": ("Active, one specialty only (Dentistry); 67% of patients come for diagnostics within 180 days after consultation",
+            "Активен, одно направление (Стоматология); после «Консультация» 67% приходят на «Диагностика» в течение 180 дн."),
+    "F01": ("Lost patient: last visit on 2024-05-10, 417 days ago; paid 7 000 in total",
             "Потерянный пациент: последний приём 2024-05-10, 417 дн. назад; всего оплачено 7 000"),
-    "F02": ("Vaccination on 2024-06-25, 371 days ago; recall every 365 days",
+    "F02": ("Vaccination on 2024-06-25, 371 days ago; due every 365 days",
             "Вакцинация 2024-06-25, 371 дн. назад; повтор каждые 365 дн."),
     "E03": ("Deceased: do not contact", "Пациент умер: не связываться"),
-    "E04": ("Treatment plan TPE04 of 50 000 (dentistry) made on 2025-05-05 was declined, not started 57 days later",
-            "План лечения TPE04 на 50 000 (dentistry) от 2025-05-05: пациент отказался, не начат за 57 дн."),
+    "E04": ("Treatment plan TPE04 for 50 000 (Dentistry), made on 2025-05-05: declined by the patient; not started 57 days later",
+            "План лечения TPE04 на 50 000 (Стоматология) от 2025-05-05: пациент отказался, не начат за 57 дн."),
 }
 
 # eligible (None) or the first exclusion reason; A10 (none) is no candidate
@@ -109,14 +109,17 @@ def test_every_person_gets_exactly_the_action_built_for_them(actions):
 
 
 def test_reasons_say_the_facts_in_english_and_russian(actions):
-    got = {r[0]: (r[1], r[2]) for r in actions.query("select person_id, reason, reason_ru from marts.patient_next_action")}
+    """Both languages in `_en`/`_ru`; the plain `reason` is the warehouse's language (ru by default);
+    specialties named by seed specialty_labels."""
+    got = {r[0]: r[1:] for r in actions.query(
+        "select person_id, reason_en, reason_ru, reason from marts.patient_next_action")}
     for person, reasons in REASONS.items():
-        assert got[person] == reasons, person
+        assert got[person] == (*reasons, reasons[1]), person
 
 
 def test_labels_priority_offer_and_context(actions):
     rows = {r[0]: r[1:] for r in actions.query(
-        """select person_id, action_label, action_label_ru, priority, offer, offer_category, segment,
+        """select person_id, action_label_en, action_label_ru, priority, offer, offer_category, segment,
                   lifecycle_status, last_visit_date, last_specialty, last_doctor_id, conversion_rate_source
            from marts.patient_next_action"""
     )}
@@ -258,3 +261,25 @@ def test_base_potential(actions):
     assert rows["loyal"][:2] == (0, D("0.4000")) and rows["loyal"][5] == D("0.00")
     # every segment of the 3-point scale; the living persons with a visit (all but E01 and deceased E03)
     assert len(rows) == 9 and sum(r[0] for r in rows.values()) == 18
+
+
+def test_an_english_warehouse_speaks_english_in_the_plain_columns(actions):
+    """`language: en` in patientbase.yml: the plain text columns a BI tool and the files read are the
+    English ones (the Russian ones stay beside them). Runs last: it rebuilds the text models in English."""
+    actions.config(CONFIG + "language: en\n")
+    actions.invoke("build", "--as-of", "2025-07-01", "--select", "int_persons_action_matched", "--select",
+                   "patient_next_action", "--select", "call_list_candidates", "--select", "rfm_scores")
+    rows = {r[0]: r[1:] for r in actions.query(
+        "select person_id, action_label, reason, offer, offer_ru from marts.patient_next_action")}
+    assert rows["A03"] == ("Recall due", REASONS["A03"][0], "A professional teeth cleaning",
+                           "Профессиональная гигиена полости рта")
+    assert rows["A07"][0] == "Churn prevention" and rows["A07"][2].startswith("An appointment with your own doctor")
+    assert rows["E03"][:3] == ("No action", "Deceased: do not contact", None)
+    assert actions.query("select reason from marts.call_list_candidates where person_id = 'A02'") == [
+        (REASONS["A02"][0],)]
+    assert actions.query("select segment_label, segment_label_ru from marts.rfm_scores where person_id = 'A07'") == [
+        ("Champions", "Чемпионы")]
+    # a Russian text left in an English column would show here
+    texts = actions.query("select action_label || ' ' || reason || ' ' || coalesce(offer, '') "
+                          "from marts.patient_next_action")
+    assert not [t for (t,) in texts if any("а" <= ch.lower() <= "я" for ch in t)]

@@ -55,8 +55,9 @@ def make_warehouse(path: Path) -> None:
             """
             create table marts.call_list_candidates (
                 person_id varchar, patient_ids varchar, display_name varchar, phone_e164 varchar,
-                action_code varchar, action_label varchar, action_label_ru varchar, reason varchar,
-                reason_ru varchar, offer varchar, priority integer, expected_value decimal(18,2),
+                action_code varchar, action_label varchar, action_label_en varchar, action_label_ru varchar,
+                reason_template_en varchar, reason_template_ru varchar, reason_counted_from date,
+                offer_en varchar, offer_ru varchar, priority integer, expected_value decimal(18,2),
                 due_date date, last_visit_date date, last_doctor_id varchar, last_specialty varchar,
                 next_scheduled_at timestamp, last_call_at timestamp, last_refusal_at timestamp,
                 attempts_on_action integer, last_operator_id varchar, is_action_about_booking boolean,
@@ -67,13 +68,15 @@ def make_warehouse(path: Path) -> None:
         for person, name, phone, action, priority, value, last_call, operator, exclusion in CANDIDATES:
             con.execute(
                 """
-                insert into marts.call_list_candidates values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, date '2025-07-01',
+                insert into marts.call_list_candidates values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null, ?, ?, ?, ?,
+                    date '2025-07-01',
                     date '2025-01-10', 'D01', 'dentistry', null, ?, null, 0, ?, false, ?,
                     case when ? = 'called_recently' then null else ? end,
                     cast(? as timestamp)::date + 14, null, date '2025-07-01', null, null)
                 """,
-                [person, person, name, phone, action, action, "задача " + action, f"why {person}",
-                 f"почему {person}", f"offer {person}", priority, value, last_call, operator, exclusion,
+                [person, person, name, phone, action, action, action, "задача " + action, f"why {person}",
+                 f"почему {person}", f"offer {person}", f"предложение {person}", priority, value, last_call,
+                 operator, exclusion,
                  exclusion, exclusion, last_call],
             )
         # the person's likelihood to come, the call list's tie-break after the expected value (as built)
@@ -106,6 +109,9 @@ def test_call_list_ranks_caps_groups_families_and_keeps_the_last_caller(exports)
     assert family["Телефон"] == "8 (912) 000-00-03"
     assert family["Пациент(ы)"] == "Царёва Ольга; Царёв Миша"
     assert family["Почему"] == "Царёва Ольга: почему C; Царёв Миша: почему D"
+    # one language per list: the Russian action names and offers (the model's `_ru` texts)
+    assert family["Задача"] == "Царёва Ольга: задача recall_due; Царёв Миша: задача welcome_second_visit"
+    assert family["Предложение"] == "Царёва Ольга: предложение C; Царёв Миша: предложение D"
     assert family["Коды задач"] == "recall_due,welcome_second_visit"
     assert family["Окно звонка"] == "14:00–18:00"
     assert [family[k] for k in ("Время звонка", "Оператор", "Результат", "Комментарий")] == ["", "", "", ""]
@@ -348,7 +354,7 @@ def test_segment_files_hold_only_people_who_may_be_messaged(ws):
     # P11 is deceased: in no file; everyone else with a completed visit may be messaged in clinic15
     assert sorted(r["person_id"] for r in everyone) == ["P01", "P03", "P04", "P05", "P07", "P08", "P09", "P10", "P12", "P14", "P15"]
     champion = read_list(folder / "segment_champions.csv")[0]
-    assert (champion["person_id"], champion["phone"], champion["segment_label_ru"]) == ("P01", "79121112233", "Чемпионы")
+    assert (champion["person_id"], champion["phone"], champion["segment_label"]) == ("P01", "79121112233", "Чемпионы")
     assert "champions 1" in result.output
 
 
@@ -439,10 +445,12 @@ def _make_realistic(ws) -> None:
     with duckdb.connect(str(ws.warehouse)) as con:
         con.execute("update marts.call_list_candidates set phone_e164 = '+5527990033672', "
                     "display_name = 'Борисов' || chr(7) || ' Борис Борисович' where person_id = 'B'")
+        # the reasons as int_persons_action_matched words them: a template counted from the visit
         con.execute(
-            "update marts.call_list_candidates set reason_ru = 'Приём 2025-01-10 (dentistry), 172 дн. назад; "
-            "нет ни записи, ни звонка после него', reason = 'Visit on 2025-01-10 (dentistry), 172 days ago; "
-            "nothing booked and no call since' where person_id in ('C', 'D')"
+            "update marts.call_list_candidates set reason_template_ru = 'Приём 2025-01-10 (Стоматология), "
+            "{days} дн. назад; нет ни записи, ни звонка после него', reason_template_en = 'Visit on 2025-01-10 "
+            "(Dentistry), {days} days ago; nothing booked and no call since', "
+            "reason_counted_from = date '2025-01-10' where person_id in ('C', 'D')"
         )
 
 
@@ -495,6 +503,8 @@ def test_an_english_list_is_english_throughout(exports):
     family = next(r for r in rows if r["Person ids"] == "C,D")
     assert family["Why"].startswith("Царёва Ольга: Visit on 2025-01-10 (Dentistry), 172 days ago;")
     assert (family["Action"], family["Specialty"]) == ("Царёва Ольга: recall_due; Царёв Миша: welcome_second_visit", "Dentistry")
+    assert family["Offer"] == "Царёва Ольга: offer C; Царёв Миша: offer D"  # the English offers, not the Russian
+    assert ws.query("select distinct list_language from marts.call_list") == [("en",)]
     # in a CSV a '+' phone is kept from running as a formula by an invisible word joiner, not an apostrophe
     assert next(r for r in rows if r["Person ids"] == "B")["Phone"] == "\u2060+55 27 99003-3672"
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from conftest import FIXTURES
 
 LENIENT = "max_reject_share: 0.5\n"
 
@@ -157,3 +158,38 @@ def test_staging_cleans_and_casts(loaded):
     assert ws.query("select payment_id, amount, is_refund from staging.stg_mis__payments where payment_id in ('P3', 'P6') order by 1") == [
         ("P3", Decimal("-2000.00"), True), ("P6", Decimal("1500.00"), False)
     ]
+
+
+def test_load_progress_names_each_file_with_its_lines_done_of_total(tmp_path):
+    """Issue #15: a long load must not look frozen. The loader reports each file with its data lines
+    read of its total: a clean file (fast path) jumps 0 -> all; a file read line by line (one stray
+    quote on line 102 sends it there) reports every 10,000 lines; then the checking step says how many
+    lines it checks. patients.csv of fixtures/tiny has 11 data lines; visits.csv here 25,001."""
+    import shutil
+
+    import duckdb
+    from patientbase.load import load
+
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    shutil.copyfile(FIXTURES / "tiny" / "patients.csv", folder / "patients.csv")
+    lines = ["visit_id,patient_id,scheduled_at,status,doctor_id,specialty,branch_id,booked_at"]
+    lines += [f"V{i},1001,2024-01-15 10:00:00,completed,D01,dentistry,B1," + ('"' if i == 100 else "")
+              for i in range(25_001)]
+    (folder / "visits.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    seen = []
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        load(con, [folder], max_reject_share=0.5, progress=lambda text, done=None, total=None: seen.append(
+            (text, done, total)))
+    counted = [(text, done, total) for text, done, total in seen if total is not None]
+    assert counted == [
+        ("patients: reading patients.csv, 0 of 11 lines", 0, 11),
+        ("patients: reading patients.csv, 11 of 11 lines", 11, 11),
+        ("visits: reading visits.csv, 0 of 25,001 lines", 0, 25_001),
+        ("visits: reading visits.csv, 10,000 of 25,001 lines", 10_000, 25_001),
+        ("visits: reading visits.csv, 20,000 of 25,001 lines", 20_000, 25_001),
+        ("visits: reading visits.csv, 25,001 of 25,001 lines", 25_001, 25_001),
+    ]
+    texts = [text for text, _, _ in seen]
+    assert "visits: checking and writing 25,001 lines" in texts
+    assert texts.index("visits: reading visits.csv, 25,001 of 25,001 lines") < texts.index("visits: 25,000 rows loaded")

@@ -119,7 +119,11 @@ def test_headline_tiles_and_reading_aids_match_clinic15(report15):
     assert "Потенциал базы" not in tile  # base_potential is not built yet
     reading = readings(page)
     assert reading["segments"].endswith("топ-15% пациентов приносят 58% выручки.")
-    assert reading["cohort_revenue"].endswith("20\u00a0500\u00a0₽ к 12-му месяцу.")
+    # the cohort chart counts calendar months (its month 12 ends 12-13 months after the visit) and says
+    # so; the LTV it names is the tile's (here both happen to be 20,500: two persons, no late payments)
+    assert reading["cohort_revenue"].endswith(
+        "20\u00a0500\u00a0₽ к концу 12-го (это 12–13 месяцев истории; LTV за 12 месяцев, ровно 12 месяцев от "
+        "каждого первого визита, — 20\u00a0500\u00a0₽).")
     assert set(reading) == BASE_CHARTS  # every chart has its reading aid
 
 
@@ -492,6 +496,32 @@ def test_run_demo_writes_the_report(demo1000):
     assert result.output.index("Headline figures") < result.output.index("Report (ru")
     page = path.read_text(encoding="utf-8")
     assert cards(page) >= BASE_CHARTS
+
+
+def test_every_ltv_in_the_report_is_kpi_headlines(demo1000):
+    """Issue #15: the tile said 26,708 ₽ and the cohort chart 27,731 ₽, both read as "LTV at 12 months".
+    The chart's month 12 is the end of the 12th calendar month after the first-visit month (12-13 months
+    of payments, cohorts with that month complete); the LTV is exactly 12 months from each first visit
+    (channel_ltv, weighted in kpi_headline). On the demo the two differ, so the reading must name the
+    calendar figure as such and quote the tile's LTV, and every LTV figure on the page must be
+    kpi_headline.ltv_12m."""
+    from patientbase.report import Fmt
+
+    ws, _ = demo1000
+    page = (ws.root / "exports" / "report.html").read_text(encoding="utf-8")
+    ltv, = ws.query("select ltv_12m from marts.kpi_headline")[0]
+    calendar_12, = ws.query(
+        "select sum(cumulative_revenue) / sum(cohort_size) from marts.cohort_revenue "
+        "where is_complete_month and months_since_first = 12")[0]
+    money = Fmt("ru", "RUB").money
+    assert money(ltv) != money(calendar_12)  # the demo shows the two quantities apart
+    assert tiles(page)["LTV за 12 месяцев"][0] == money(ltv)
+    reading = readings(page)["cohort_revenue"]
+    assert f"{money(calendar_12)} к концу 12-го (это 12–13 месяцев истории" in reading
+    # every money figure a reading calls LTV (the channel chart's readings compare LTV with CAC as ratios)
+    quoted = [figure for text in readings(page).values()
+              for figure in re.findall(r"LTV[^₽]*?(\d[\d\u00a0]*\u00a0₽)", text)]
+    assert quoted == [money(ltv)]
 
 
 @needs_chromium

@@ -6,8 +6,11 @@
     plan_follow_up > no_show_recovery > recall_due > no_next_step > welcome_second_visit >
     churn_prevention > vip_curator > reactivation > cross_sell > none
 
-  Each action also gets its dates, a readable reason (English and Russian, with the facts), the
-  offer (next best offer where the action uses one), the expected value and the channel.
+  Each action also gets its dates, a readable reason with the facts, the offer (next best offer where
+  the action uses one), the expected value and the channel. Texts exist in English and Russian
+  (`_en`, `_ru`); the plain columns are in var `language`. A reason is a template whose one day count
+  is `{days}` (counted from reason_counted_from), worded here as of the as-of date and by the call
+  list as of its list date.
   `priority` comes from seed action_rules and only ranks the call list; it never changes which rule
   matches.
 
@@ -30,6 +33,7 @@
 {%- set vip_segments = patient_base.quoted_list(var('vip_segments', ['champions'])) -%}
 {%- set text = patient_base.as_text -%}
 {%- set amount = patient_base.format_amount -%}
+{%- set language = patient_base.text_language() -%}
 {%- set use_predicted_rates = var('action_conversion_rates', 'predicted') == 'predicted' -%}
 
 with
@@ -55,6 +59,16 @@ conversion_rates as (
 predicted as (
 
     select * from {{ ref('int_persons_predicted') }}
+
+),
+
+specialty_labels as (
+
+    select
+        lower(trim(specialty)) as specialty_code,
+        label_en,
+        label_ru
+    from {{ ref('specialty_labels') }}
 
 ),
 
@@ -121,24 +135,37 @@ matched as (
 dated as (
 
     select
-        *,
-        case action_code
-            when 'plan_follow_up' then {{ patient_base.date_plus_days('latest_plan_date', plan_days) }}
-            when 'no_show_recovery' then last_no_show_date
-            when 'recall_due' then recall_date
-            when 'no_next_step' then last_visit_date
-            when 'welcome_second_visit' then first_visit_date
-            when 'churn_prevention' then {{ patient_base.date_plus_days('last_visit_date', 'expected_return_days') }}
-            when 'vip_curator' then {{ patient_base.date_plus_days('last_contact_date', vip_contact_days) }}
-            when 'reactivation' then {{ patient_base.date_plus_days('last_visit_date', sleeping_days) }}
-            when 'cross_sell' then last_visit_date
+        matched.*,
+        case matched.action_code
+            when 'plan_follow_up' then {{ patient_base.date_plus_days('matched.latest_plan_date', plan_days) }}
+            when 'no_show_recovery' then matched.last_no_show_date
+            when 'recall_due' then matched.recall_date
+            when 'no_next_step' then matched.last_visit_date
+            when 'welcome_second_visit' then matched.first_visit_date
+            when 'churn_prevention' then {{ patient_base.date_plus_days('matched.last_visit_date', 'matched.expected_return_days') }}
+            when 'vip_curator' then {{ patient_base.date_plus_days('matched.last_contact_date', vip_contact_days) }}
+            when 'reactivation' then {{ patient_base.date_plus_days('matched.last_visit_date', sleeping_days) }}
+            when 'cross_sell' then matched.last_visit_date
         end as due_date,
-        coalesce(last_specialty, 'no specialty') as specialty_en,
-        coalesce(last_specialty, 'без направления') as specialty_ru
+        -- specialties named by the seed the clinic edits; a code missing there as the MIS spells it
+        coalesce(last_labels.label_en, matched.last_specialty, 'no specialty') as specialty_en,
+        coalesce(last_labels.label_ru, matched.last_specialty, 'без направления') as specialty_ru,
+        coalesce(plan_labels.label_en, matched.latest_plan_specialty, 'no specialty') as plan_specialty_en,
+        coalesce(plan_labels.label_ru, matched.latest_plan_specialty, 'без направления') as plan_specialty_ru,
+        coalesce(no_show_labels.label_en, matched.last_no_show_specialty, 'no specialty') as no_show_specialty_en,
+        coalesce(no_show_labels.label_ru, matched.last_no_show_specialty, 'без направления') as no_show_specialty_ru
     from matched
+    left join specialty_labels as last_labels
+        on lower(trim(matched.last_specialty)) = last_labels.specialty_code
+    left join specialty_labels as plan_labels
+        on lower(trim(matched.latest_plan_specialty)) = plan_labels.specialty_code
+    left join specialty_labels as no_show_labels
+        on lower(trim(matched.last_no_show_specialty)) = no_show_labels.specialty_code
 
 ),
 
+-- each reason is a template whose one day count is `{days}`, counted from reason_counted_from: the
+-- next best action says it as of the as-of date, the call list as of its list date (macro reason_on)
 explained as (
 
     select
@@ -148,96 +175,99 @@ explained as (
             else due_date
         end as trigger_date,
         case action_code
+            when 'plan_follow_up' then latest_plan_date
+            when 'no_show_recovery' then last_no_show_date
+            when 'recall_due' then recall_last_visit_date
+            when 'no_next_step' then last_visit_date
+            when 'welcome_second_visit' then first_visit_date
+            when 'churn_prevention' then last_visit_date
+            when 'vip_curator' then last_contact_date
+            when 'reactivation' then last_visit_date
+        end as reason_counted_from,
+        case action_code
             when 'plan_follow_up' then {{ dbt.concat([
-                "'Treatment plan '", "coalesce(latest_plan_id, '')", "' of '", amount('latest_plan_amount'),
-                "' ('", "coalesce(latest_plan_specialty, 'no specialty')", "') made on '", text('latest_plan_date'),
-                "case when latest_plan_status = 'declined' then ' was declined' else ' is still proposed' end",
-                "', not started '", text('plan_age_days'), "' days later'",
+                "'Treatment plan '", "coalesce(latest_plan_id, '')", "' for '", amount('latest_plan_amount'),
+                "' ('", "plan_specialty_en", "'), made on '", text('latest_plan_date'),
+                "case when latest_plan_status = 'declined' then ': declined by the patient' else ': not accepted yet' end",
+                "'; not started {days} days later'",
             ]) }}
             when 'no_show_recovery' then {{ dbt.concat([
-                "'Missed the visit on '", text('last_no_show_date'),
-                "' ('", "coalesce(last_no_show_specialty, 'no specialty')", "'), '",
-                text('days_since_no_show'), "' days ago; not rebooked'",
+                "'Missed the appointment on '", text('last_no_show_date'),
+                "' ('", "no_show_specialty_en", "'), {days} days ago; not rebooked'",
             ]) }}
             when 'recall_due' then {{ dbt.concat([
                 "coalesce(recall_category_label_en, recall_category)", "' on '", text('recall_last_visit_date'),
-                "', '", text('recall_days_since_visit'), "' days ago; recall every '",
-                text('recall_interval_days'), "' days'",
+                "', {days} days ago; due every '", text('recall_interval_days'), "' days'",
             ]) }}
             when 'no_next_step' then {{ dbt.concat([
-                "'Visit on '", text('last_visit_date'), "' ('", "specialty_en", "'), '",
-                text('days_since_last_visit'), "' days ago; nothing booked and no call since'",
+                "'Visit on '", text('last_visit_date'), "' ('", "specialty_en",
+                "'), {days} days ago; nothing booked and no call since'",
             ]) }}
             when 'welcome_second_visit' then {{ dbt.concat([
-                "'First visit on '", text('first_visit_date'), "' ('", "specialty_en", "'), '",
-                text('days_since_first_visit'), "' days ago; no second visit yet'",
+                "'First visit on '", text('first_visit_date'), "' ('", "specialty_en",
+                "'), {days} days ago; no second visit yet'",
             ]) }}
             when 'churn_prevention' then {{ dbt.concat([
                 "coalesce(segment_label_en, segment)", "': usually comes back every '",
                 text('cast(' ~ patient_base.round_to('median_return_days') ~ ' as ' ~ dbt.type_int() ~ ')'),
-                "' days (median); last visit on '", text('last_visit_date'), "', '",
-                text('days_since_last_visit'), "' days ago'",
+                "' days (median); last visit on '", text('last_visit_date'), "', {days} days ago'",
             ]) }}
             when 'vip_curator' then {{ dbt.concat([
-                "coalesce(segment_label_en, segment)", "': no visit or call for '", text('days_since_contact'),
-                "' days (last contact on '", text('last_contact_date'), "')'",
+                "coalesce(segment_label_en, segment)", "': no visit or call for {days} days (last contact on '",
+                text('last_contact_date'), "')'",
             ]) }}
             when 'reactivation' then {{ dbt.concat([
-                "case when days_since_last_visit > " ~ lost_days ~ " then 'Lost' else 'Sleeping' end",
-                "': last visit on '", text('last_visit_date'), "', '", text('days_since_last_visit'),
-                "' days ago; paid '", amount('total_revenue'), "' in total'",
+                "case when days_since_last_visit > " ~ lost_days ~ " then 'Lost patient' else 'Sleeping patient' end",
+                "': last visit on '", text('last_visit_date'), "', {days} days ago; paid '", amount('total_revenue'),
+                "' in total'",
             ]) }}
             when 'cross_sell' then {{ dbt.concat([
-                "'Active, one specialty only ('", "specialty_en", "'); after '",
-                "coalesce(offer_from_label_en, offer_from_category)", "' '",
+                "'Active, one specialty only ('", "specialty_en", "'); '",
                 text('cast(' ~ patient_base.round_to('offer_probability * 100') ~ ' as ' ~ dbt.type_int() ~ ')'),
-                "'% come for '", "coalesce(offer_category_label_en, offer_category)",
-                "' within " ~ window_days ~ " days'",
+                "'% of patients come for '", "lower(coalesce(offer_category_label_en, offer_category))",
+                "' within " ~ window_days ~ " days after '", "lower(coalesce(offer_from_label_en, offer_from_category))",
             ]) }}
             else {{ dbt.concat(["'Nothing due as of '", text('as_of_date'),
                 "case when p_return >= 0.5 then " ~ dbt.concat([
                     "'; likely to come back without a call ('", text('cast(round(p_return * 100, 0) as ' ~ dbt.type_int() ~ ')'),
                     "'% within the prediction horizon)'"]) ~ " else '' end"]) }}
-        end as reason,
+        end as reason_template_en,
         case action_code
             when 'plan_follow_up' then {{ dbt.concat([
                 "'План лечения '", "coalesce(latest_plan_id, '')", "' на '", amount('latest_plan_amount'),
-                "' ('", "coalesce(latest_plan_specialty, 'без направления')", "') от '", text('latest_plan_date'),
+                "' ('", "plan_specialty_ru", "') от '", text('latest_plan_date'),
                 "case when latest_plan_status = 'declined' then ': пациент отказался' else ': ещё не принят' end",
-                "', не начат за '", text('plan_age_days'), "' дн.'",
+                "', не начат за {days} дн.'",
             ]) }}
             when 'no_show_recovery' then {{ dbt.concat([
                 "'Не пришёл на приём '", text('last_no_show_date'),
-                "' ('", "coalesce(last_no_show_specialty, 'без направления')", "'), '",
-                text('days_since_no_show'), "' дн. назад; не перезаписан'",
+                "' ('", "no_show_specialty_ru", "'), {days} дн. назад; не перезаписан'",
             ]) }}
             when 'recall_due' then {{ dbt.concat([
                 "coalesce(recall_category_label_ru, recall_category)", "' '", text('recall_last_visit_date'),
-                "', '", text('recall_days_since_visit'), "' дн. назад; повтор каждые '",
-                text('recall_interval_days'), "' дн.'",
+                "', {days} дн. назад; повтор каждые '", text('recall_interval_days'), "' дн.'",
             ]) }}
             when 'no_next_step' then {{ dbt.concat([
-                "'Приём '", text('last_visit_date'), "' ('", "specialty_ru", "'), '",
-                text('days_since_last_visit'), "' дн. назад; нет ни записи, ни звонка после него'",
+                "'Приём '", text('last_visit_date'), "' ('", "specialty_ru",
+                "'), {days} дн. назад; нет ни записи, ни звонка после него'",
             ]) }}
             when 'welcome_second_visit' then {{ dbt.concat([
-                "'Первый приём '", text('first_visit_date'), "' ('", "specialty_ru", "'), '",
-                text('days_since_first_visit'), "' дн. назад; второго визита пока нет'",
+                "'Первый приём '", text('first_visit_date'), "' ('", "specialty_ru",
+                "'), {days} дн. назад; второго визита пока нет'",
             ]) }}
             when 'churn_prevention' then {{ dbt.concat([
                 "coalesce(segment_label_ru, segment)", "': обычно приходит раз в '",
                 text('cast(' ~ patient_base.round_to('median_return_days') ~ ' as ' ~ dbt.type_int() ~ ')'),
-                "' дн. (медиана); последний приём '", text('last_visit_date'), "', '",
-                text('days_since_last_visit'), "' дн. назад'",
+                "' дн. (медиана); последний приём '", text('last_visit_date'), "', {days} дн. назад'",
             ]) }}
             when 'vip_curator' then {{ dbt.concat([
-                "coalesce(segment_label_ru, segment)", "': ни визита, ни звонка '", text('days_since_contact'),
-                "' дн. (последний контакт '", text('last_contact_date'), "')'",
+                "coalesce(segment_label_ru, segment)", "': ни визита, ни звонка {days} дн. (последний контакт '",
+                text('last_contact_date'), "')'",
             ]) }}
             when 'reactivation' then {{ dbt.concat([
                 "case when days_since_last_visit > " ~ lost_days ~ " then 'Потерянный пациент' else 'Спящий пациент' end",
-                "': последний приём '", text('last_visit_date'), "', '", text('days_since_last_visit'),
-                "' дн. назад; всего оплачено '", amount('total_revenue'),
+                "': последний приём '", text('last_visit_date'), "', {days} дн. назад; всего оплачено '",
+                amount('total_revenue'),
             ]) }}
             when 'cross_sell' then {{ dbt.concat([
                 "'Активен, одно направление ('", "specialty_ru", "'); после «'",
@@ -250,7 +280,7 @@ explained as (
                 "case when p_return >= 0.5 then " ~ dbt.concat([
                     "'; скорее всего придёт и без звонка ('", text('cast(round(p_return * 100, 0) as ' ~ dbt.type_int() ~ ')'),
                     "'% за горизонт прогноза)'"]) ~ " else '' end"]) }}
-        end as reason_ru
+        end as reason_template_ru
     from dated
 
 ),
@@ -259,13 +289,14 @@ valued as (
 
     select
         explained.*,
-        action_rules.label_en as action_label,
+        action_rules.label_en as action_label_en,
         action_rules.label_ru as action_label_ru,
         action_rules.channel_preference,
         cast(action_rules.priority as {{ dbt.type_int() }}) as priority,
         coalesce(action_rules.is_about_booking, false) as is_action_about_booking,
         coalesce(action_rules.uses_next_best_offer, false) as uses_next_best_offer,
         action_rules.offer_ru as default_offer_ru,
+        action_rules.offer_en as default_offer_en,
         -- the person's own p_return is the conversion, unless enough real outcomes were observed
         case
             when conversion_rates.conversion_rate_source = 'observed' then conversion_rates.conversion_rate
@@ -296,26 +327,51 @@ valued as (
 
 ),
 
-final as (
+-- the texts in both languages; reasons as of the as-of date
+worded as (
 
     select
-        person_id,
-        action_code,
-        action_label,
-        action_label_ru,
-        reason,
-        reason_ru,
-        channel_preference,
-        {{ patient_base.action_channel('channel_preference', 'can_call', 'can_message') }} as channel,
-        priority,
-        trigger_date,
-        due_date,
+        *,
+        {{ patient_base.reason_on('reason_template_en', 'reason_counted_from', 'as_of_date') }} as reason_en,
+        {{ patient_base.reason_on('reason_template_ru', 'reason_counted_from', 'as_of_date') }} as reason_ru,
+        case
+            when action_code = 'none' then null
+            when action_code = 'recall_due' then coalesce(recall_offer_en, default_offer_en)
+            when uses_next_best_offer and offer_category is not null then offer_category_en
+            else default_offer_en
+        end as offer_en,
         case
             when action_code = 'none' then null
             when action_code = 'recall_due' then coalesce(recall_offer_ru, default_offer_ru)
             when uses_next_best_offer and offer_category is not null then offer_category_ru
             else default_offer_ru
-        end as offer,
+        end as offer_ru
+    from valued
+
+),
+
+final as (
+
+    select
+        person_id,
+        action_code,
+        action_label_{{ language }} as action_label,
+        action_label_en,
+        action_label_ru,
+        reason_{{ language }} as reason,
+        reason_en,
+        reason_ru,
+        reason_template_en,
+        reason_template_ru,
+        reason_counted_from,
+        offer_{{ language }} as offer,
+        offer_en,
+        offer_ru,
+        channel_preference,
+        {{ patient_base.action_channel('channel_preference', 'can_call', 'can_message') }} as channel,
+        priority,
+        trigger_date,
+        due_date,
         case
             when action_code = 'recall_due' then recall_category
             when action_code <> 'none' and uses_next_best_offer then offer_category
@@ -344,7 +400,7 @@ final as (
         do_not_call,
         has_valid_phone,
         as_of_date
-    from valued
+    from worded
 
 )
 

@@ -135,6 +135,7 @@ final as (
         category_rules.label_en as offer_category_label_en,
         category_rules.label_ru as offer_category_label_ru,
         category_rules.offer_ru as offer_ru,
+        category_rules.offer_en as offer_en,
         from_rules.label_en as offer_from_label_en,
         from_rules.label_ru as offer_from_label_ru
     from ranked

@@ -9,11 +9,15 @@
   - Capacity = administrators (var `call_list_admins`) x var `calls_per_admin`.
   - A row whose last caller works today stays with them, up to that administrator's capacity; every
     other row takes the next free slot, administrators in turn.
+  - One language per list (var `language`): action names, offers and specialty names (seed
+    specialty_labels) in it, and reasons worded from their templates as of the list date, so "172 days
+    ago" on the as-of date reads "174 days ago" on a list two days later.
 -#}
 {%- set admins = patient_base.call_list_admins() -%}
 {%- set per_admin = var('calls_per_admin', 50) | int -%}
 {%- set capacity = admins | length * per_admin -%}
 {%- set list_date = var('call_list_date', none) -%}
+{%- set language = patient_base.text_language() -%}
 
 with
 
@@ -26,6 +30,15 @@ ranked as (
 as_of as (
 
     select * from {{ ref('int_as_of_date') }}
+
+),
+
+specialty_labels as (
+
+    select
+        lower(trim(specialty)) as specialty_code,
+        label_{{ language }} as specialty_label
+    from {{ ref('specialty_labels') }}
 
 ),
 
@@ -66,7 +79,10 @@ people as (
 
     select
         *,
-        count(*) over (partition by phone_e164) as persons_on_phone
+        count(*) over (partition by phone_e164) as persons_on_phone,
+        action_label_{{ language }} as action_text,
+        {{ patient_base.reason_on('reason_template_' ~ language, 'reason_counted_from', 'list_date') }} as reason_text,
+        offer_{{ language }} as offer_text
     from ranked
     where is_listed
 
@@ -129,7 +145,13 @@ phone_doctors as (
 
 phone_specialties as (
 
-    select distinct phone_e164, last_specialty from people where last_specialty is not null
+    select distinct
+        people.phone_e164,
+        coalesce(specialty_labels.specialty_label, people.last_specialty) as specialty
+    from people
+    left join specialty_labels
+        on lower(trim(people.last_specialty)) = specialty_labels.specialty_code
+    where people.last_specialty is not null
 
 ),
 
@@ -147,7 +169,7 @@ specialties as (
 
     select
         phone_e164,
-        {{ patient_base.ordered_list('last_specialty', 'last_specialty', ', ') }} as specialties
+        {{ patient_base.ordered_list('specialty', 'specialty', ', ') }} as specialties
     from phone_specialties
     group by phone_e164
 
@@ -162,11 +184,9 @@ phones as (
         {{ patient_base.ordered_list('display_name', 'person_rank', '; ') }} as patient_names,
         {{ patient_base.ordered_list('person_id', 'person_rank', ',') }} as person_ids,
         {{ patient_base.ordered_list('action_code', 'person_rank', ',') }} as action_codes,
-        {{ patient_base.ordered_list("name_prefix || action_label", 'person_rank', '; ') }} as action_label,
-        {{ patient_base.ordered_list("name_prefix || action_label_ru", 'person_rank', '; ') }} as action_label_ru,
-        {{ patient_base.ordered_list("name_prefix || reason", 'person_rank', '; ') }} as reason,
-        {{ patient_base.ordered_list("name_prefix || reason_ru", 'person_rank', '; ') }} as reason_ru,
-        {{ patient_base.ordered_list("name_prefix || coalesce(offer, '')", 'person_rank', '; ') }} as offer,
+        {{ patient_base.ordered_list("name_prefix || action_text", 'person_rank', '; ') }} as action_label,
+        {{ patient_base.ordered_list("name_prefix || reason_text", 'person_rank', '; ') }} as reason,
+        {{ patient_base.ordered_list("name_prefix || coalesce(offer_text, '')", 'person_rank', '; ') }} as offer,
         max(last_visit_date) as last_visit_date,
         min(priority) as priority,
         sum(expected_value) as expected_value
@@ -264,9 +284,7 @@ final as (
         lead_actions.action_code,
         phones.action_codes,
         phones.action_label,
-        phones.action_label_ru,
         phones.reason,
-        phones.reason_ru,
         phones.offer,
         phones.last_visit_date,
         doctors.doctors,
@@ -276,6 +294,7 @@ final as (
         cast({{ admins | length }} as {{ dbt.type_int() }}) as administrators_on_duty,
         cast({{ per_admin }} as {{ dbt.type_int() }}) as calls_per_admin,
         cast({{ capacity }} as {{ dbt.type_int() }}) as capacity,
+        cast('{{ language }}' as {{ dbt.type_string() }}) as list_language,
         settings.as_of_date
     from phones
     inner join assigned

@@ -1,3 +1,7 @@
+{%- set language = patient_base.text_language() -%}
+{%- set deceased_en = "'Deceased: do not contact'" -%}
+{%- set deceased_ru = "'Пациент умер: не связываться'" -%}
+
 with
 
 matched as (
@@ -29,15 +33,21 @@ final as (
     select
         matched.person_id,
         case when matched.is_deceased then 'none' else matched.action_code end as action_code,
-        case when matched.is_deceased then no_action.label_en else matched.action_label end as action_label,
+        case
+            when matched.is_deceased then no_action.label_{{ language }} else matched.action_label
+        end as action_label,
+        case when matched.is_deceased then no_action.label_en else matched.action_label_en end as action_label_en,
         case when matched.is_deceased then no_action.label_ru else matched.action_label_ru end as action_label_ru,
-        case when matched.is_deceased then 'Deceased: do not contact' else matched.reason end as reason,
-        case when matched.is_deceased then 'Пациент умер: не связываться' else matched.reason_ru end as reason_ru,
+        case when matched.is_deceased then {{ deceased_en if language == 'en' else deceased_ru }} else matched.reason end as reason,
+        case when matched.is_deceased then {{ deceased_en }} else matched.reason_en end as reason_en,
+        case when matched.is_deceased then {{ deceased_ru }} else matched.reason_ru end as reason_ru,
         case when matched.is_deceased then 'none' else matched.channel end as channel,
         case when matched.is_deceased then no_action.priority else matched.priority end as priority,
         case when matched.is_deceased then null else matched.due_date end as due_date,
         case when matched.is_deceased then null else matched.trigger_date end as trigger_date,
         case when matched.is_deceased then null else matched.offer end as offer,
+        case when matched.is_deceased then null else matched.offer_en end as offer_en,
+        case when matched.is_deceased then null else matched.offer_ru end as offer_ru,
         case when matched.is_deceased then null else matched.offer_category end as offer_category,
         case when matched.is_deceased then null else matched.offer_probability end as offer_probability,
         case

@@ -1,4 +1,5 @@
 {%- set settings = patient_base.rfm_settings() -%}
+{%- set language = patient_base.text_language() -%}
 
 with
 
@@ -43,6 +44,7 @@ final as (
         scored.rfm_cell,
         scored.rfm_code,
         scored.segment,
+        segments_of_scale.label_{{ language }} as segment_label,
         segments_of_scale.label_ru as segment_label_ru,
         segments_of_scale.label_en as segment_label_en,
         segments_of_scale.default_action,
