@@ -116,7 +116,7 @@ valued as (
 revalued as (
 
     select
-        valued.*,
+        *,
         case
             when is_value_learned then {{ patient_base.cast_money(
                 'coalesce(expected_revenue, 0) * case when measured_uplift > 0 then measured_uplift else 0 end'
@@ -202,7 +202,9 @@ listed_phones as (
 
 capped_phones as (
 
-    select * from listed_phones where list_rank <= {{ capacity }}
+    select *
+    from listed_phones
+    where list_rank <= {{ capacity }}
 
 ),
 

@@ -34,7 +34,9 @@ month_offsets as (
 
 first_months as (
 
-    select min(visit_month) as first_month from visits where is_completed
+    select min(visit_month) as first_month
+    from visits
+    where is_completed
     union all
     select min(paid_month) as first_month from payments
 

@@ -142,7 +142,7 @@ dated as (
 explained as (
 
     select
-        dated.*,
+        *,
         case
             when action_code = 'recall_due' then recall_window_opens_on
             else due_date

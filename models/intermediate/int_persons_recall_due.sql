@@ -40,7 +40,7 @@ person_category_dates as (
         person_id,
         {%- for category in categories %}
         max(case when has_{{ category }} then visit_date end) as last_{{ category }}_date,
-        sum(case when has_{{ category }} then 1 else 0 end) as {{ category }}_visits{{ ',' if not loop.last }}
+        sum(case when has_{{ category }} then 1 else 0 end) as {{ category }}_visits{% if not loop.last %},{% endif %}
         {%- endfor %}
     from transition_visits
     where has_services

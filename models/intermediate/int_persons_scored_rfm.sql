@@ -29,7 +29,8 @@ as_of as (
 
 ),
 
-thresholds as (
+-- read by rfm_scoring_ctes() when rfm_method = 'thresholds'
+thresholds as (  -- noqa: ST03
 
     select * from {{ ref('rfm_thresholds') }}
 

@@ -43,7 +43,7 @@ visit_category_flags as (
     select
         visit_id,
         {%- for category in categories %}
-        max(case when service_category = '{{ category }}' then 1 else 0 end) as has_{{ category }}{{ ',' if not loop.last }}
+        max(case when service_category = '{{ category }}' then 1 else 0 end) as has_{{ category }}{% if not loop.last %},{% endif %}
         {%- endfor %}
     from services
     group by visit_id
@@ -83,7 +83,7 @@ final as (
             partition by person_id
             order by visit_number desc
             rows between unbounded preceding and 1 preceding
-        ) as next_{{ category }}_date{{ ',' if not loop.last }}
+        ) as next_{{ category }}_date{% if not loop.last %},{% endif %}
         {%- endfor %}
     from flagged
 

@@ -58,7 +58,7 @@ visit_patterns as (
         {%- for category in categories %}
         coalesce(
             next_{{ category }}_date <= {{ patient_base.date_plus_days('visit_date', window_days) }}, false
-        ){{ ',' if not loop.last }}
+        ){% if not loop.last %},{% endif %}
         {%- endfor %}
 
 ),
@@ -68,7 +68,7 @@ categories_seen as (
     -- categories any completed visit had: the possible "to" side
     select
         {%- for category in categories %}
-        max(case when has_{{ category }} then 1 else 0 end) as seen_{{ category }}{{ ',' if not loop.last }}
+        max(case when has_{{ category }} then 1 else 0 end) as seen_{{ category }}{% if not loop.last %},{% endif %}
         {%- endfor %}
     from transition_visits
 

@@ -56,7 +56,7 @@ final as (
         case
             when service_category_code in (
                 {%- for category in service_categories %}
-                '{{ category }}'{{ ',' if not loop.last }}
+                '{{ category }}'{% if not loop.last %},{% endif %}
                 {%- endfor %}
             ) then service_category_code
             else 'other'
