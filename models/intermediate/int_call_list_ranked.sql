@@ -27,6 +27,8 @@
 {%- set capacity = patient_base.daily_call_capacity() -%}
 {%- set list_date = var('call_list_date', none) -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 candidates_all as (

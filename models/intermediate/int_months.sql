@@ -6,6 +6,8 @@
   spine of the cohort grid (no cohort is older than the calendar). kpi_monthly, the monthly patient
   flow and the cohort grid read it. Empty when there is no activity yet.
 -#}
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 visits as (

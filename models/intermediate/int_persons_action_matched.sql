@@ -32,6 +32,8 @@
 {%- set amount = patient_base.format_amount -%}
 {%- set use_predicted_rates = var('action_conversion_rates', 'predicted') == 'predicted' -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 facts as (

@@ -11,6 +11,8 @@
 -#}
 {%- set categories = patient_base.service_category_codes() -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 visits as (

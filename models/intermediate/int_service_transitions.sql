@@ -8,6 +8,8 @@
 {%- set categories = patient_base.service_category_codes() -%}
 {%- set window_days = var('transition_window_days', 180) | int -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 transition_visits as (

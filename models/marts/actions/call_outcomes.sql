@@ -116,7 +116,8 @@ final as (
         weekly.is_outcome_window_complete,
         weekly.as_of_date
     from weekly
-    left join incremental_shares
+    -- read only when operator_bonus_basis = 'incremental'
+    left join incremental_shares  -- noqa: ST11
         on weekly.action_code = incremental_shares.action_code
 
 )

@@ -28,6 +28,8 @@
         sum(case when is_final then 0 else 1 end) as pending
 {%- endset -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 scored as (

@@ -10,6 +10,8 @@
 -#}
 {%- set horizons = [6, 12, 24] -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 patients as (

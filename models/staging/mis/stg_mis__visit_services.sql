@@ -3,6 +3,8 @@
     'vaccination', 'surgery', 'chronic_care', 'other',
 ] -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 source as (
