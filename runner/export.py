@@ -147,7 +147,7 @@ def _lines(text: str, width: float) -> int:
     return count
 
 
-def write_xlsx(path: Path, header: list[str], rows, sheet: str = "Call list", text_columns: set[int] = frozenset(),
+def write_xlsx(path: Path, header: list[str], rows, sheet: str = "Call list", text_columns: set[int] = frozenset(),  # noqa: PLR0915 (one sheet, cell by cell)
                hidden: set[int] = frozenset(), wrapped: dict[int, int] | None = None,
                choices: dict[int, list[str]] | None = None, title: str | None = None,
                min_widths: dict[int, int] | None = None) -> None:

@@ -216,6 +216,25 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, tm: TableMapping, ta
         result.notes.append(
             f"read line by line ({rf.why}): {len(rf.rejects):,} line(s) that cannot be a record rejected whole, "
             "reading resumed at the next line")
+    source_of = _header_sources(path, tm, table, header, mapping_source)
+    derived = set(tm.exprs) | set(tm.constants)
+    absent = [c for c in table.column_names if c not in source_of and c not in derived and c != "service_line_id"]
+    if absent:
+        result.notes.append(f"no column {', '.join(absent)}: loaded as empty")
+    staged = f"_in_{idx}"
+    if rf.rejects:
+        _record_reader_rejects(con, path, rf.rejects)
+    read_table, line = _line_numbers(con, f"_read_{idx}", rf.line_from_column, header_lines=0 if tm.names else 1)
+    projection, columns_out = _projection(tm, table, header, source_of)
+    _create_staged_view(con, path, tm, header, staged, read_table, projection, line, result, mapping_source)
+    if table.name == "visit_services" and "service_line_id" not in source_of and "service_line_id" not in derived:
+        staged = _service_line_keys(con, staged, columns_out)
+        columns_out = columns_out + ["service_line_id"]
+    return staged, columns_out, fmt
+
+
+def _header_sources(path: Path, tm: TableMapping, table: Table, header: list[str], mapping_source: str) -> dict[str, str]:
+    """Which header column holds each canonical column; a required column nowhere to be found fails."""
     source_of: dict[str, str] = {}  # canonical column -> header column
     for col in table.column_names:
         if col in tm.exprs:
@@ -236,36 +255,43 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, tm: TableMapping, ta
             f"from the header (found: {', '.join(header)}). Rename the column in the export or fix the "
             f"mapping{' (--mapping)' if not tm.columns else ''}."
         )
-    absent = [c for c in table.column_names if c not in source_of and c not in derived and c != "service_line_id"]
-    if absent:
-        result.notes.append(f"no column {', '.join(absent)}: loaded as empty")
-    staged = f"_in_{idx}"
-    if rf.rejects:
-        frame = pd.DataFrame(
-            [(path.name, r.line, None, None, r.raw, r.reason, "row_rejected") for r in rf.rejects],
-            columns=["file_name", "line", "column_name", "column_value", "raw_record", "reason", "action"],
-        ).astype({"column_name": "object", "column_value": "object"})
-        con.register("_reader_rejects", frame)
-        con.execute("insert into _issues select file_name, line, cast(column_name as VARCHAR), "
-                    "cast(column_value as VARCHAR), raw_record, reason, action from _reader_rejects")
-        con.unregister("_reader_rejects")
-    read_table = f"_read_{idx}"
-    if rf.line_from_column:
-        line = f"cast(read.{q_ident(LINE_COLUMN)} as BIGINT)"
+    return source_of
+
+
+def _record_reader_rejects(con, path: Path, rejects) -> None:
+    """The lines the reader could not make a record of go to _issues whole (row_rejected)."""
+    frame = pd.DataFrame(
+        [(path.name, r.line, None, None, r.raw, r.reason, "row_rejected") for r in rejects],
+        columns=["file_name", "line", "column_name", "column_value", "raw_record", "reason", "action"],
+    ).astype({"column_name": "object", "column_value": "object"})
+    con.register("_reader_rejects", frame)
+    con.execute("insert into _issues select file_name, line, cast(column_name as VARCHAR), "
+                "cast(column_value as VARCHAR), raw_record, reason, action from _reader_rejects")
+    con.unregister("_reader_rejects")
+
+
+def _line_numbers(con, read_table: str, line_from_column: bool, header_lines: int) -> tuple[str, str]:
+    """The table to read the records from and the SQL expression of each record's physical line."""
+    if line_from_column:
+        return read_table, f"cast(read.{q_ident(LINE_COLUMN)} as BIGINT)"
+    # The temp table keeps the file's order (insertion order is preserved), so rowid gives each
+    # record its position for free, where row_number() over () forced a single-threaded pass.
+    # Should rowids ever not be one contiguous run, number the rows the slow, certain way.
+    first, last, count = con.execute(f"select min(rowid), max(rowid), count(*) from {read_table}").fetchone()
+    if count and last - first + 1 == count:
+        position = f"(read.rowid - {int(first)} + 1)"
     else:
-        # The temp table keeps the file's order (insertion order is preserved), so rowid gives each
-        # record its position for free, where row_number() over () forced a single-threaded pass.
-        # Should rowids ever not be one contiguous run, number the rows the slow, certain way.
-        first, last, count = con.execute(f"select min(rowid), max(rowid), count(*) from {read_table}").fetchone()
-        if count and last - first + 1 == count:
-            position = f"(read.rowid - {int(first)} + 1)"
-        else:
-            read_table = f"_read_{idx}_numbered"
-            con.execute(f"create or replace temp table {read_table} as "
-                        f"select *, row_number() over (order by rowid) as _rn from _read_{idx}")
-            position = "read._rn"
-        line = f"{position} + {0 if tm.names else 1}"  # position 1 is line 2, after the header
+        numbered = f"{read_table}_numbered"
+        con.execute(f"create or replace temp table {numbered} as "
+                    f"select *, row_number() over (order by rowid) as _rn from {read_table}")
+        read_table, position = numbered, "read._rn"
+    return read_table, f"{position} + {header_lines}"  # position 1 is line 2, after the header
+
+
+def _projection(tm: TableMapping, table: Table, header: list[str], source_of: dict[str, str]) -> tuple[list[str], list[str]]:
+    """The select list that renames, value-maps, computes and adds constants; and the columns it yields."""
     used = set(source_of.values())
+
     def value(col: str, src: str) -> str:
         expr = _value_map_expr("read." + q_ident(src), tm.values.get(col, {}))
         return f"nullif(trim({expr}), '')" if col.endswith("_id") else expr  # ' 1001 ' and '1001' are one card
@@ -277,6 +303,12 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, tm: TableMapping, ta
     extras = [h for h in header if h not in used and h not in table.column_names]
     projection += [f"read.{q_ident(h)}" for h in extras]
     columns_out = [c for c in source_of if c not in tm.constants] + list(tm.exprs) + list(tm.constants) + extras
+    return projection, columns_out
+
+
+def _create_staged_view(con, path: Path, tm: TableMapping, header: list[str], staged: str, read_table: str,
+                        projection: list[str], line: str, result: FileResult, mapping_source: str) -> None:
+    """Create the staged view (with the mapping's row filter); a computed column that fails names its line."""
     where = ""
     if tm.row_filter:
         where = f"where coalesce(({tm.row_filter}), false)"
@@ -301,10 +333,6 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, tm: TableMapping, ta
             f"{what}: {str(exc).splitlines()[0]}. Columns are text named as in the header, lower-cased "
             f"(found: {', '.join(header)}); num(x) reads a number (1 500,50 too), parse_date(x, '%d.%m.%Y') a date."
         ) from None
-    if table.name == "visit_services" and "service_line_id" not in source_of and "service_line_id" not in derived:
-        staged = _service_line_keys(con, staged, columns_out)
-        columns_out = columns_out + ["service_line_id"]
-    return staged, columns_out, fmt
 
 
 def _service_line_keys(con, staged: str, columns: list[str]) -> str:
@@ -357,6 +385,58 @@ def _validate_and_write(con, table: Table, staged: list[tuple[str, list[str]]], 
     One scan records the value problems, one aggregate finds repeated keys (a window runs only over
     the rows whose key repeats), and the good rows are parsed straight into the raw table.
     """
+    all_columns = _union_staged(con, table, staged)
+    record = "json_object(" + ", ".join(f"{q_str(c)}, {q_ident(c)}" for c in all_columns) + ")"
+    checks = _value_checks(table, fmt)
+    if checks:
+        con.execute(
+            "insert into _issues "
+            + " union all ".join(
+                f"select _source_file, _source_line, {q_str(name)}, {q_ident(name)}, {record}, {reason}, {action} "
+                f"from _in where {cond}"
+                for cond, reason, action, name in checks
+            )
+        )
+    con.execute(
+        "create or replace temp table _drop as "
+        "select distinct file_name, line from _issues where action = 'row_rejected'"
+    )
+
+    if table.key:
+        _find_duplicates(con, table, record)
+
+    phone_cols, phone_join = "", ""
+    if table.name == "patients":
+        _normalise_new_phones(con, phone_region)
+        phone_cols = (
+            ", lookup.phone_e164, case when _in.phone is null or trim(_in.phone) = '' then 'empty' "
+            "else coalesce(lookup.phone_status, 'invalid') end as phone_status"
+        )
+        phone_join = (
+            f"left join raw.phone_lookup as lookup on lookup.phone_raw = _in.phone and lookup.region = {q_str(phone_region)}"
+        )
+
+    extras = [f"_in.{q_ident(c)}" for c in all_columns if c not in table.column_names]
+    select_typed = ", ".join([_typed_column(c, fmt) for c in table.columns] + extras)
+    target = f"raw.{q_ident(table.name)}"
+    exists = table_exists(con, "raw", table.name)
+    con.execute(
+        f"""
+        create or replace {'temp table _written' if incremental and exists else 'table ' + target} as
+        select {select_typed}, _in._source_file, _in._source_line{phone_cols}
+        from _in
+        anti join _drop on _drop.file_name = _in._source_file and _drop.line = _in._source_line
+        {phone_join}
+        """
+    )
+    if incremental and exists:
+        _upsert_written(con, table, target)
+    else:
+        con.execute(f"create or replace temp view _written as select _source_file from {target}")
+
+
+def _union_staged(con, table: Table, staged: list[tuple[str, list[str]]]) -> list[str]:
+    """View _in: every staged file of the table with one column list (the table's, then the extras)."""
     all_columns = table.column_names + sorted(
         {h for _, header in staged for h in header} - set(table.column_names)
     )
@@ -367,8 +447,11 @@ def _validate_and_write(con, table: Table, staged: list[tuple[str, list[str]]], 
         )
         parts.append(f"select {cols}, _source_file, _source_line from {name}")
     con.execute("create or replace temp view _in as " + " union all ".join(parts))
+    return all_columns
 
-    record = "json_object(" + ", ".join(f"{q_str(c)}, {q_ident(c)}" for c in all_columns) + ")"
+
+def _value_checks(table: Table, fmt: FileFormat) -> list[tuple[str, str, str, str]]:
+    """(condition, reason, action, column) for every value problem a row of the table can have."""
     checks = []
     for col in table.columns:
         ident = q_ident(col.name)
@@ -400,72 +483,35 @@ def _validate_and_write(con, table: Table, staged: list[tuple[str, list[str]]], 
                     col.name,
                 )
             )
-    if checks:
-        con.execute(
-            "insert into _issues "
-            + " union all ".join(
-                f"select _source_file, _source_line, {q_str(name)}, {q_ident(name)}, {record}, {reason}, {action} "
-                f"from _in where {cond}"
-                for cond, reason, action, name in checks
-            )
-        )
-    con.execute(
-        "create or replace temp table _drop as "
-        "select distinct file_name, line from _issues where action = 'row_rejected'"
-    )
+    return checks
 
-    if table.key:
-        _find_duplicates(con, table, record)
 
-    phone_cols, phone_join = "", ""
-    if table.name == "patients":
-        _normalise_new_phones(con, phone_region)
-        phone_cols = (
-            ", lookup.phone_e164, case when _in.phone is null or trim(_in.phone) = '' then 'empty' "
-            "else coalesce(lookup.phone_status, 'invalid') end as phone_status"
-        )
-        phone_join = (
-            f"left join raw.phone_lookup as lookup on lookup.phone_raw = _in.phone and lookup.region = {q_str(phone_region)}"
-        )
+def _typed_column(col: Column, fmt: FileFormat) -> str:
+    """The select item that parses one column of _in into its raw type (a bad value becomes null)."""
+    ident = f"_in.{q_ident(col.name)}"
+    expr = parse_expr(ident, col, fmt)
+    if col.fail_closed:
+        expr = f"coalesce({expr}, case when not {is_empty(ident)} then true end)"
+    if col.accepted:
+        expr = f"case when lower(trim({ident})) in ({', '.join(q_str(a) for a in col.accepted)}) then {expr} end"
+    return f"cast({expr} as {SQL_TYPES[col.type]}) as {q_ident(col.name)}"
 
-    def typed(col: Column) -> str:
-        ident = f"_in.{q_ident(col.name)}"
-        expr = parse_expr(ident, col, fmt)
-        if col.fail_closed:
-            expr = f"coalesce({expr}, case when not {is_empty(ident)} then true end)"
-        if col.accepted:
-            expr = f"case when lower(trim({ident})) in ({', '.join(q_str(a) for a in col.accepted)}) then {expr} end"
-        return f"cast({expr} as {SQL_TYPES[col.type]}) as {q_ident(col.name)}"
 
-    extras = [f"_in.{q_ident(c)}" for c in all_columns if c not in table.column_names]
-    select_typed = ", ".join([typed(c) for c in table.columns] + extras)
-    target = f"raw.{q_ident(table.name)}"
-    exists = table_exists(con, "raw", table.name)
-    con.execute(
-        f"""
-        create or replace {'temp table _written' if incremental and exists else 'table ' + target} as
-        select {select_typed}, _in._source_file, _in._source_line{phone_cols}
-        from _in
-        anti join _drop on _drop.file_name = _in._source_file and _drop.line = _in._source_line
-        {phone_join}
-        """
-    )
-    if incremental and exists:
-        # upsert by key: the new version of a row replaces the old one; new extra columns are added
-        have = {r[0] for r in con.execute(
-            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = ?",
-            [table.name]).fetchall()}
-        for column_name, column_type in con.execute(
-            "select column_name, data_type from information_schema.columns where table_name = '_written' "
-            "and table_schema = 'temp' order by ordinal_position"
-        ).fetchall():
-            if column_name not in have:
-                con.execute(f"alter table {target} add column {q_ident(column_name)} {column_type}")
-        key = ", ".join(q_ident(k) for k in table.key)
-        con.execute(f"delete from {target} where ({key}) in (select ({key}) from _written)")
-        con.execute(f"insert into {target} by name select * from _written")
-    else:
-        con.execute(f"create or replace temp view _written as select _source_file from {target}")
+def _upsert_written(con, table: Table, target: str) -> None:
+    """Incremental load: the new version of a row (temp table _written) replaces the old one by key;
+    columns new to the raw table are added first."""
+    have = {r[0] for r in con.execute(
+        "select column_name from information_schema.columns where table_schema = 'raw' and table_name = ?",
+        [table.name]).fetchall()}
+    for column_name, column_type in con.execute(
+        "select column_name, data_type from information_schema.columns where table_name = '_written' "
+        "and table_schema = 'temp' order by ordinal_position"
+    ).fetchall():
+        if column_name not in have:
+            con.execute(f"alter table {target} add column {q_ident(column_name)} {column_type}")
+    key = ", ".join(q_ident(k) for k in table.key)
+    con.execute(f"delete from {target} where ({key}) in (select ({key}) from _written)")
+    con.execute(f"insert into {target} by name select * from _written")
 
 
 def _find_duplicates(con, table: Table, record: str) -> None:
@@ -677,13 +723,17 @@ def load(
     stale = clean_stale_workdirs()
     if stale:
         say(f"removed {stale} temporary folder(s) left by an interrupted load")
-    load_id = uuid.uuid4().hex[:12]
-    loaded_at = dt.datetime.now().replace(microsecond=0)
+    run = _LoadRun(
+        load_id=uuid.uuid4().hex[:12], loaded_at=dt.datetime.now().replace(microsecond=0), mapping=mapping,
+        phone_region=phone_region, max_reject_share=max_reject_share, min_keep_share=min_keep_share,
+        accept_shrink=accept_shrink, force=force, say=say,
+    )
     results: list[FileResult] = []
     created_empty: list[str] = []
     con.execute("begin transaction")
     try:
         with tempfile.TemporaryDirectory(prefix="patientbase-load-") as workdir:
+            run.workdir = Path(workdir)
             ensure_raw_schema(con)
             for name, table in TABLES.items():
                 tm = mapping.tables[name]
@@ -698,119 +748,153 @@ def load(
                         create_empty(con, table)
                         created_empty.append(name)
                     continue
-                incremental = tm.mode == "incremental" or table.merge_only
-                # the ledger keys a file on its content and the mapping that read it: a fixed mapping reloads
-                mkey = mapping_fingerprint(tm)
-                hashes = [(p, file_sha256(p) + ":" + mkey) for p in table_files]
-                if incremental:  # a file already merged into the table is not merged again
-                    seen = {r[0] for r in con.execute(
-                        "select sha256 || ':' || coalesce(mapping_key, '') from raw.load_ledger where table_name = ?",
-                        [name]).fetchall()}
-                    fresh = hashes if force else [(p, h) for p, h in hashes if h not in seen]
-                    unchanged = table_exists(con, "raw", name) and not fresh
-                else:
-                    current = con.execute(
-                        "select sha256 || ':' || coalesce(mapping_key, '') as k from raw.load_ledger "
-                        "where table_name = ? and is_current order by k", [name]
-                    ).fetchall()
-                    fresh = hashes
-                    unchanged = (not force and table_exists(con, "raw", name)
-                                 and sorted(h for _, h in hashes) == [r[0] for r in current])
-                if unchanged:
-                    for path, _ in hashes:
-                        results.append(FileResult(name, path.name, skipped_unchanged=True))
-                    say(f"{name}: unchanged since the last load")
-                    continue
-                for path, _ in hashes:
-                    if (path, _) not in fresh:
-                        results.append(FileResult(name, path.name, skipped_unchanged=True))
-                say(f"{name}: reading {', '.join(p.name for p, _ in fresh)}")
-                con.execute(
-                    "create or replace temp table _issues (file_name VARCHAR, line BIGINT, column_name VARCHAR, "
-                    "column_value VARCHAR, raw_record VARCHAR, reason VARCHAR, action VARCHAR)"
-                )
-                file_results = {p.name: FileResult(name, p.name) for p, _ in fresh}
-                staged = []
-                for i, (path, _) in enumerate(fresh):
-                    reading = f"{name}: reading {path.name}" + (f" (file {i + 1} of {len(fresh)})" if len(fresh) > 1 else "")
-
-                    def tick(done: int, total: int, reading: str = reading) -> None:
-                        say(f"{reading}, {done:,} of {total:,} lines", done, total)
-
-                    stage, columns_out, read_fmt = _stage_file(con, path, tm, table, i, file_results[path.name],
-                                                               Path(workdir), mapping.source, tick)
-                    staged.append((stage, columns_out))
-                rows = sum(r.lines_read for r in file_results.values())
-                if name == "patients":
-                    say(f"patients: checking {rows:,} lines and normalising phone numbers")
-                else:
-                    say(f"{name}: checking and writing {rows:,} lines")
-                before = (con.execute(f"select count(*) from raw.{q_ident(name)}").fetchone()[0]
-                          if table_exists(con, "raw", name) else 0)
-                # parse with the mapping's formats and ISO ones (XLSX date cells arrive as ISO text)
-                _validate_and_write(con, table, staged, xlsx_format(tm.fmt), phone_region, incremental)
-                if name == "calls":
-                    merge_outcomes_into_calls(con)
-                if not incremental:
-                    con.execute("delete from raw.load_rejects where table_name = ?", [name])
-                con.execute(
-                    """
-                    insert into raw.load_rejects
-                    select ?, ?, ?, file_name, line, column_name, column_value, reason, action, raw_record from _issues
-                    """,
-                    [load_id, loaded_at, name],
-                )
-                stats = dict(
-                    ((f, a), n)
-                    for f, a, n in con.execute(
-                        "select file_name, action, count(distinct line) from _issues group by all"
-                    ).fetchall()
-                )
-                per_value = dict(
-                    ((f, a), n)
-                    for f, a, n in con.execute(
-                        "select file_name, action, count(*) from _issues where action in ('value_nulled', "
-                        "'value_assumed_true') group by all"
-                    ).fetchall()
-                )
-                loaded = dict(con.execute("select _source_file, count(*) from _written group by all").fetchall())
-                if not incremental:
-                    con.execute("update raw.load_ledger set is_current = false where table_name = ?", [name])
-                for path, key in fresh:
-                    res = file_results[path.name]
-                    res.rows_loaded = loaded.get(path.name, 0)
-                    res.rows_rejected = stats.get((path.name, "row_rejected"), 0)
-                    res.duplicates_dropped = stats.get((path.name, "duplicate_dropped"), 0)
-                    res.values_nulled = per_value.get((path.name, "value_nulled"), 0)
-                    res.values_assumed_true = per_value.get((path.name, "value_assumed_true"), 0)
-                    res.rows_read = res.rows_loaded + res.rows_rejected + res.duplicates_dropped
-                    sha, mkey_ = key.split(":")
-                    con.execute(
-                        "insert into raw.load_ledger (load_id, loaded_at, table_name, file_name, sha256, size_bytes, "
-                        "rows_loaded, rows_rejected, is_current, mapping_key) values (?, ?, ?, ?, ?, ?, ?, ?, true, ?)",
-                        [load_id, loaded_at, name, path.name, sha, path.stat().st_size, res.rows_loaded,
-                         res.rows_rejected, mkey_],
-                    )
-                    results.append(res)
-                    lines = res.lines_read or res.rows_read
-                    share = res.rows_rejected / lines if lines else 0.0
-                    if share > max_reject_share:
-                        raise PatientbaseError(
-                            f"{path.name}: {res.rows_rejected:,} of {lines:,} lines ({share:.1%}) were rejected, "
-                            f"more than the allowed {max_reject_share:.0%} (config max_reject_share). Nothing was "
-                            "loaded. The first problems:\n" + _first_issues(con, path.name)
-                        )
-                if not incremental:
-                    after = con.execute(f"select count(*) from raw.{q_ident(name)}").fetchone()[0]
-                    _refuse_shrink(name, before, after, table.required, min_keep_share, accept_shrink,
-                                   [p.name for p, _ in fresh])
-                _drop_temp_objects(con)
-                say(f"{name}: {sum(loaded.values()):,} rows loaded")
+                results += _load_table(con, run, name, table, tm, table_files)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
-    return LoadResult(load_id, results, created_empty, ignored)
+    return LoadResult(run.load_id, results, created_empty, ignored)
+
+
+@dataclass
+class _LoadRun:
+    """What every table of one load shares: its id and time, the mapping, the limits, the progress line."""
+
+    load_id: str
+    loaded_at: dt.datetime
+    mapping: Mapping
+    phone_region: str
+    max_reject_share: float
+    min_keep_share: float
+    accept_shrink: bool
+    force: bool
+    say: Callable[..., None]
+    workdir: Path = field(default_factory=Path)
+
+
+def _load_table(con, run: _LoadRun, name: str, table: Table, tm: TableMapping,
+                table_files: list[Path]) -> list[FileResult]:
+    """Load one table's files (those not loaded before) into raw.<name>; return a result per file."""
+    incremental = tm.mode == "incremental" or table.merge_only
+    hashes, fresh, unchanged = _fresh_files(con, name, tm, table_files, incremental, run.force)
+    if unchanged:
+        run.say(f"{name}: unchanged since the last load")
+        return [FileResult(name, path.name, skipped_unchanged=True) for path, _ in hashes]
+    results = [FileResult(name, path.name, skipped_unchanged=True) for path, h in hashes if (path, h) not in fresh]
+    run.say(f"{name}: reading {', '.join(p.name for p, _ in fresh)}")
+    con.execute(
+        "create or replace temp table _issues (file_name VARCHAR, line BIGINT, column_name VARCHAR, "
+        "column_value VARCHAR, raw_record VARCHAR, reason VARCHAR, action VARCHAR)"
+    )
+    file_results = {p.name: FileResult(name, p.name) for p, _ in fresh}
+    staged = []
+    for i, (path, _) in enumerate(fresh):
+        reading = f"{name}: reading {path.name}" + (f" (file {i + 1} of {len(fresh)})" if len(fresh) > 1 else "")
+
+        def tick(done: int, total: int, reading: str = reading) -> None:
+            run.say(f"{reading}, {done:,} of {total:,} lines", done, total)
+
+        stage, columns_out, _read_fmt = _stage_file(con, path, tm, table, i, file_results[path.name],
+                                                    run.workdir, run.mapping.source, tick)
+        staged.append((stage, columns_out))
+    rows = sum(r.lines_read for r in file_results.values())
+    if name == "patients":
+        run.say(f"patients: checking {rows:,} lines and normalising phone numbers")
+    else:
+        run.say(f"{name}: checking and writing {rows:,} lines")
+    before = (con.execute(f"select count(*) from raw.{q_ident(name)}").fetchone()[0]
+              if table_exists(con, "raw", name) else 0)
+    # parse with the mapping's formats and ISO ones (XLSX date cells arrive as ISO text)
+    _validate_and_write(con, table, staged, xlsx_format(tm.fmt), run.phone_region, incremental)
+    if name == "calls":
+        merge_outcomes_into_calls(con)
+    if not incremental:
+        con.execute("delete from raw.load_rejects where table_name = ?", [name])
+    con.execute(
+        """
+        insert into raw.load_rejects
+        select ?, ?, ?, file_name, line, column_name, column_value, reason, action, raw_record from _issues
+        """,
+        [run.load_id, run.loaded_at, name],
+    )
+    loaded = dict(con.execute("select _source_file, count(*) from _written group by all").fetchall())
+    if not incremental:
+        con.execute("update raw.load_ledger set is_current = false where table_name = ?", [name])
+    results += _record_files(con, run, name, fresh, file_results, loaded)
+    if not incremental:
+        after = con.execute(f"select count(*) from raw.{q_ident(name)}").fetchone()[0]
+        _refuse_shrink(name, before, after, table.required, run.min_keep_share, run.accept_shrink,
+                       [p.name for p, _ in fresh])
+    _drop_temp_objects(con)
+    run.say(f"{name}: {sum(loaded.values()):,} rows loaded")
+    return results
+
+
+def _fresh_files(con, name: str, tm: TableMapping, table_files: list[Path], incremental: bool,
+                 force: bool) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]], bool]:
+    """Each file with its ledger key, the files to load now, and whether the table is unchanged."""
+    # the ledger keys a file on its content and the mapping that read it: a fixed mapping reloads
+    mkey = mapping_fingerprint(tm)
+    hashes = [(p, file_sha256(p) + ":" + mkey) for p in table_files]
+    if incremental:  # a file already merged into the table is not merged again
+        seen = {r[0] for r in con.execute(
+            "select sha256 || ':' || coalesce(mapping_key, '') from raw.load_ledger where table_name = ?",
+            [name]).fetchall()}
+        fresh = hashes if force else [(p, h) for p, h in hashes if h not in seen]
+        unchanged = table_exists(con, "raw", name) and not fresh
+    else:
+        current = con.execute(
+            "select sha256 || ':' || coalesce(mapping_key, '') as k from raw.load_ledger "
+            "where table_name = ? and is_current order by k", [name]
+        ).fetchall()
+        fresh = hashes
+        unchanged = (not force and table_exists(con, "raw", name)
+                     and sorted(h for _, h in hashes) == [r[0] for r in current])
+    return hashes, fresh, unchanged
+
+
+def _record_files(con, run: _LoadRun, name: str, fresh: list[tuple[Path, str]],
+                  file_results: dict[str, FileResult], loaded: dict[str, int]) -> list[FileResult]:
+    """Fill in each loaded file's counts, write its ledger row; a file with too many rejects fails the load."""
+    stats = dict(
+        ((f, a), n)
+        for f, a, n in con.execute(
+            "select file_name, action, count(distinct line) from _issues group by all"
+        ).fetchall()
+    )
+    per_value = dict(
+        ((f, a), n)
+        for f, a, n in con.execute(
+            "select file_name, action, count(*) from _issues where action in ('value_nulled', "
+            "'value_assumed_true') group by all"
+        ).fetchall()
+    )
+    results = []
+    for path, key in fresh:
+        res = file_results[path.name]
+        res.rows_loaded = loaded.get(path.name, 0)
+        res.rows_rejected = stats.get((path.name, "row_rejected"), 0)
+        res.duplicates_dropped = stats.get((path.name, "duplicate_dropped"), 0)
+        res.values_nulled = per_value.get((path.name, "value_nulled"), 0)
+        res.values_assumed_true = per_value.get((path.name, "value_assumed_true"), 0)
+        res.rows_read = res.rows_loaded + res.rows_rejected + res.duplicates_dropped
+        sha, mkey_ = key.split(":")
+        con.execute(
+            "insert into raw.load_ledger (load_id, loaded_at, table_name, file_name, sha256, size_bytes, "
+            "rows_loaded, rows_rejected, is_current, mapping_key) values (?, ?, ?, ?, ?, ?, ?, ?, true, ?)",
+            [run.load_id, run.loaded_at, name, path.name, sha, path.stat().st_size, res.rows_loaded,
+             res.rows_rejected, mkey_],
+        )
+        results.append(res)
+        lines = res.lines_read or res.rows_read
+        share = res.rows_rejected / lines if lines else 0.0
+        if share > run.max_reject_share:
+            raise PatientbaseError(
+                f"{path.name}: {res.rows_rejected:,} of {lines:,} lines ({share:.1%}) were rejected, "
+                f"more than the allowed {run.max_reject_share:.0%} (config max_reject_share). Nothing was "
+                "loaded. The first problems:\n" + _first_issues(con, path.name)
+            )
+    return results
 
 
 def _refuse_shrink(name: str, before: int, after: int, required: bool, min_keep_share: float, accept: bool,

@@ -148,83 +148,101 @@ def _parse(data: dict, lines: dict[str, int], source: str) -> Mapping:
     default_values = (data.get("defaults") or {}).get("values") or {}
     tables: dict[str, TableMapping] = {}
     for table_name, spec in (data.get("tables") or {}).items():
-        at = f"{source} line {lines.get(f'tables.{table_name}', '?')}"
-        if table_name not in TABLES:
-            raise ConfigError(f"{at}: unknown table {table_name!r}; raw tables are {', '.join(TABLES)}.")
-        spec = spec or {}
-        unknown = set(spec) - TABLE_KEYS
-        if unknown:
-            raise ConfigError(f"{at}: unknown key(s) {', '.join(sorted(unknown))} for table {table_name}.")
-        table = TABLES[table_name]
-        columns: dict[str, tuple[str, ...]] = {}
-        exprs: dict[str, str] = {}
-        for k, v in (spec.get("columns") or {}).items():
-            if isinstance(v, dict):
-                where = f"{source} line {lines.get(f'tables.{table_name}.columns.{k}', '?')}"
-                if set(v) == {"expr"}:
-                    exprs[str(k)] = f"({v['expr']})"
-                elif set(v) == {"nonempty"}:
-                    names_ = v["nonempty"] if isinstance(v["nonempty"], list) else [v["nonempty"]]
-                    cond = " or ".join(
-                        f"nullif(trim(read.{_qi(str(n).strip().lower())}), '') is not null" for n in names_)
-                    exprs[str(k)] = f"(case when {cond} then 'true' else 'false' end)"
-                else:
-                    raise ConfigError(f"{where}: a computed column is {{expr: SQL}} or {{nonempty: column}}, "
-                                      f"not {v!r}.")
-            else:
-                columns[str(k)] = tuple(str(x) for x in v) if isinstance(v, list) else (str(v),)
-        constants = {str(k): str(v) for k, v in (spec.get("constants") or {}).items()}
-        values = {**{k: v for k, v in default_values.items() if k in table.column_names}, **(spec.get("values") or {})}
-        for col in list(columns) + list(exprs) + list(constants) + list(values):
-            if col not in table.column_names:
-                line = lines.get(f"tables.{table_name}.columns.{col}") or lines.get(f"tables.{table_name}")
-                raise ConfigError(
-                    f"{source} line {line}: {table_name} has no column {col!r}; its columns are "
-                    f"{', '.join(table.column_names)}."
-                )
-        mode = spec.get("mode", "full")
-        if mode not in ("full", "incremental"):
-            raise ConfigError(f"{at}: mode must be 'full' or 'incremental', not {mode!r}.")
-        if mode == "incremental" and not table.key:
-            raise ConfigError(f"{at}: {table_name} has no key, so it can only be loaded in full mode.")
-        header_flag = spec.get("header", True)
-        names = spec.get("names")
-        if header_flag is False and not (isinstance(names, list) and names):
-            raise ConfigError(f"{at}: `header: false` needs `names:`, the file's columns in order.")
-        if names is not None and header_flag is not False:
-            raise ConfigError(f"{at}: `names:` is for a file without a header; add `header: false`.")
-        limits = {}
-        for key in ("max_record_lines", "max_field_chars"):
-            if key in spec:
-                if not isinstance(spec[key], int) or spec[key] < 1:
-                    raise ConfigError(f"{at}: `{key}` must be a positive whole number.")
-                limits[key] = spec[key]
-        pattern = spec.get("file", f"{table_name}.csv")
-        patterns = tuple(pattern) if isinstance(pattern, list) else (str(pattern),)
-        tables[table_name] = TableMapping(
-            table=table_name,
-            patterns=patterns,
-            fmt=_fmt_from(spec, base, at),
-            columns=columns,
-            values={
-                col: {_norm(k): str(v) for k, v in (vmap or {}).items()} for col, vmap in values.items()
-            },
-            constants=constants,
-            mode=mode,
-            sheet=spec.get("sheet"),
-            exprs=exprs,
-            names=tuple(str(n).strip().lower() for n in names) if names else None,
-            row_filter=str(spec["filter"]) if spec.get("filter") else None,
-            **limits,
-            lines={
-                "table": lines.get(f"tables.{table_name}", 0),
-                **{f"columns.{c}": lines.get(f"tables.{table_name}.columns.{c}", 0) for c in [*columns, *exprs]},
-                "filter": lines.get(f"tables.{table_name}.filter", 0),
-            },
-        )
+        tables[table_name] = _parse_table(table_name, spec or {}, base, default_values, lines, source)
     for name in TABLES:  # tables the mapping does not mention keep their canonical file name
         tables.setdefault(name, TableMapping(table=name, patterns=(f"{name}.csv",), fmt=base))
     return Mapping(name=str(data.get("name", source)), source=source, tables=tables)
+
+
+def _parse_table(table_name: str, spec: dict, base: FileFormat, default_values: dict, lines: dict[str, int],
+                 source: str) -> TableMapping:
+    """One table's entry of a mapping, checked: an unknown table, key or column fails with its line."""
+    at = f"{source} line {lines.get(f'tables.{table_name}', '?')}"
+    if table_name not in TABLES:
+        raise ConfigError(f"{at}: unknown table {table_name!r}; raw tables are {', '.join(TABLES)}.")
+    unknown = set(spec) - TABLE_KEYS
+    if unknown:
+        raise ConfigError(f"{at}: unknown key(s) {', '.join(sorted(unknown))} for table {table_name}.")
+    table = TABLES[table_name]
+    columns, exprs = _parse_columns(table_name, spec.get("columns") or {}, lines, source)
+    constants = {str(k): str(v) for k, v in (spec.get("constants") or {}).items()}
+    values = {**{k: v for k, v in default_values.items() if k in table.column_names}, **(spec.get("values") or {})}
+    for col in list(columns) + list(exprs) + list(constants) + list(values):
+        if col not in table.column_names:
+            line = lines.get(f"tables.{table_name}.columns.{col}") or lines.get(f"tables.{table_name}")
+            raise ConfigError(
+                f"{source} line {line}: {table_name} has no column {col!r}; its columns are "
+                f"{', '.join(table.column_names)}."
+            )
+    mode = spec.get("mode", "full")
+    if mode not in ("full", "incremental"):
+        raise ConfigError(f"{at}: mode must be 'full' or 'incremental', not {mode!r}.")
+    if mode == "incremental" and not table.key:
+        raise ConfigError(f"{at}: {table_name} has no key, so it can only be loaded in full mode.")
+    names = _parse_names(spec, at)
+    limits = {}
+    for key in ("max_record_lines", "max_field_chars"):
+        if key in spec:
+            if not isinstance(spec[key], int) or spec[key] < 1:
+                raise ConfigError(f"{at}: `{key}` must be a positive whole number.")
+            limits[key] = spec[key]
+    pattern = spec.get("file", f"{table_name}.csv")
+    patterns = tuple(pattern) if isinstance(pattern, list) else (str(pattern),)
+    return TableMapping(
+        table=table_name,
+        patterns=patterns,
+        fmt=_fmt_from(spec, base, at),
+        columns=columns,
+        values={
+            col: {_norm(k): str(v) for k, v in (vmap or {}).items()} for col, vmap in values.items()
+        },
+        constants=constants,
+        mode=mode,
+        sheet=spec.get("sheet"),
+        exprs=exprs,
+        names=tuple(str(n).strip().lower() for n in names) if names else None,
+        row_filter=str(spec["filter"]) if spec.get("filter") else None,
+        **limits,
+        lines={
+            "table": lines.get(f"tables.{table_name}", 0),
+            **{f"columns.{c}": lines.get(f"tables.{table_name}.columns.{c}", 0) for c in [*columns, *exprs]},
+            "filter": lines.get(f"tables.{table_name}.filter", 0),
+        },
+    )
+
+
+def _parse_columns(table_name: str, spec_columns: dict, lines: dict[str, int],
+                   source: str) -> tuple[dict[str, tuple[str, ...]], dict[str, str]]:
+    """A table's `columns:`: header aliases per column, and computed columns ({expr:} or {nonempty:}) as SQL."""
+    columns: dict[str, tuple[str, ...]] = {}
+    exprs: dict[str, str] = {}
+    for k, v in spec_columns.items():
+        if isinstance(v, dict):
+            where = f"{source} line {lines.get(f'tables.{table_name}.columns.{k}', '?')}"
+            if set(v) == {"expr"}:
+                exprs[str(k)] = f"({v['expr']})"
+            elif set(v) == {"nonempty"}:
+                names_ = v["nonempty"] if isinstance(v["nonempty"], list) else [v["nonempty"]]
+                cond = " or ".join(
+                    f"nullif(trim(read.{_qi(str(n).strip().lower())}), '') is not null" for n in names_)
+                exprs[str(k)] = f"(case when {cond} then 'true' else 'false' end)"
+            else:
+                raise ConfigError(f"{where}: a computed column is {{expr: SQL}} or {{nonempty: column}}, "
+                                  f"not {v!r}.")
+        else:
+            columns[str(k)] = tuple(str(x) for x in v) if isinstance(v, list) else (str(v),)
+    return columns, exprs
+
+
+def _parse_names(spec: dict, at: str):
+    """`header:` and `names:` of a table: the column names of a headerless file, else None."""
+    header_flag = spec.get("header", True)
+    names = spec.get("names")
+    if header_flag is False and not (isinstance(names, list) and names):
+        raise ConfigError(f"{at}: `header: false` needs `names:`, the file's columns in order.")
+    if names is not None and header_flag is not False:
+        raise ConfigError(f"{at}: `names:` is for a file without a header; add `header: false`.")
+    return names
 
 
 def _norm(value) -> str:

@@ -257,7 +257,6 @@ def resync(path: Path, encoding: str, delimiter: str, quote: str, workdir: Path,
         data = data[len(codecs.BOM_UTF8):]
     lines = _split_physical(data)
     del data
-    dialect = _dialect(delimiter, quote)
     start = 0
     if names is None:
         if not lines:
@@ -266,107 +265,141 @@ def resync(path: Path, encoding: str, delimiter: str, quote: str, workdir: Path,
         start = 1
     else:
         header = list(names)
-    width = len(header)
-    rejects: list[Reject] = []
-    blank = 0
-    records = 0
+    reading = _Resync(lines, encoding, delimiter, quote, len(header), max_record_lines, max_field_chars, whitespace)
     target = workdir / f"{path.stem}.{uuid.uuid4().hex[:6]}.resync.csv"
-    texts: dict[int, tuple[str | None, str | None]] = {}
+    with target.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, _dialect(delimiter, quote))
+        writer.writerow([LINE_COLUMN] + header)
+        reading.write_records(fh, writer, start, tick)
+    return target, header, reading.rejects, len(lines) - start, reading.blank, reading.records
 
-    def prepared(i: int) -> tuple[str | None, str | None]:
+
+class _Resync:
+    """One file's physical lines read record by record (resync): the lines a record may span are
+    decoded once and cached; rejects, blank lines and records are counted as they are met."""
+
+    def __init__(self, lines: list[bytes], encoding: str, delimiter: str, quote: str, width: int,
+                 max_record_lines: int, max_field_chars: int, whitespace: bool):
+        self.lines = lines
+        self.encoding = encoding
+        self.delimiter = delimiter
+        self.quote = quote
+        self.width = width
+        self.max_record_lines = max_record_lines
+        self.max_field_chars = max_field_chars
+        self.whitespace = whitespace
+        self.dialect = _dialect(delimiter, quote)
+        self.texts: dict[int, tuple[str | None, str | None]] = {}
+        self.rejects: list[Reject] = []
+        self.blank = 0
+        self.records = 0
+
+    def prepared(self, i: int) -> tuple[str | None, str | None]:
         """(text, problem) of physical line i (0-based), cached for the lines a record may span."""
-        got = texts.get(i)
+        got = self.texts.get(i)
         if got is None:
-            raw = lines[i]
+            raw = self.lines[i]
             if b"\x00" in raw:
                 got = (None, "NUL byte in the line")
             elif b"\r" in raw:
                 got = (None, "stray carriage return (CR) inside the line")
             else:
-                got = decode_line(raw, encoding)
-            texts[i] = got
+                got = decode_line(raw, self.encoding)
+            self.texts[i] = got
         return got
 
-    def record(text: str) -> tuple[list[str] | None, str | None, bool]:
-        if whitespace:
+    def record(self, text: str) -> tuple[list[str] | None, str | None, bool]:
+        if self.whitespace:
             return text.split(), None, False
-        return _parse_one(text, dialect)
+        return _parse_one(text, self.dialect)
 
-    with target.open("w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, _dialect(delimiter, quote))
-        writer.writerow([LINE_COLUMN] + header)
+    def reject(self, i: int, reason: str) -> None:
+        self.rejects.append(Reject(i + 1, shown(self.lines[i], self.encoding), reason))
+
+    def write_records(self, fh, writer, start: int, tick: Tick = _no_tick) -> None:
+        """Write every record from physical line `start` on: line number first, then the fields."""
         write = fh.write
+        delimiter, quote, width = self.delimiter, self.quote, self.width
         i = start
-        n = len(lines)
+        n = len(self.lines)
         next_tick = start + TICK_LINES
         while i < n:
             if i >= next_tick:
                 tick(i - start, n - start)
                 next_tick = i + TICK_LINES
-            text, problem = prepared(i)
-            texts.pop(i, None)
+            text, problem = self.prepared(i)
+            self.texts.pop(i, None)
             if problem is not None:
-                rejects.append(Reject(i + 1, shown(lines[i], encoding), problem))
+                self.reject(i, problem)
                 i += 1
                 continue
-            if not whitespace and (not quote or quote not in text):
+            if not self.whitespace and (not quote or quote not in text):
                 # the common case: no quoting, so fields are what the delimiters say
                 count = text.count(delimiter) + 1
-                if count == width and len(text) <= max_field_chars:
+                if count == width and len(text) <= self.max_field_chars:
                     write(f"{i + 1}{delimiter}{text}\n")
-                    records += 1
+                    self.records += 1
                     i += 1
                     continue
                 if not text.strip():
-                    blank += 1
+                    self.blank += 1
                     i += 1
                     continue
             elif not text.strip():
-                blank += 1
+                self.blank += 1
                 i += 1
                 continue
-            fields, error, is_open = record(text)
-            used = 1
-            if is_open:
-                # a quoted value open at the end of the line: try it as a value spanning lines
-                fields, error = None, "a quoted value is not closed on this line (stray quote?)"
-                joined = text
-                for j in range(i + 1, min(n, i + max_record_lines)):
-                    nxt, nproblem = prepared(j)
-                    if nproblem is not None:
-                        break
-                    whole, _, _ = record(nxt)
-                    if whole is not None and len(whole) == width:
-                        break  # the next line is a record of its own: line i is the broken one
-                    joined += "\n" + nxt
-                    got, _, still_open = record(joined)
-                    if still_open:
-                        continue
-                    if got is not None and len(got) == width:
-                        fields, error, used = got, None, j - i + 1
-                    break
-            if fields is not None and len(fields) != width:
-                if len(fields) > width and not any(f.strip() for f in fields[width:]):
-                    fields = fields[:width]  # trailing delimiters: empty extra fields lose nothing
-                else:
-                    error = f"expected {width} fields, found {len(fields)}"
-                    fields = None
-            if fields is not None:
-                longest = max((len(f) for f in fields), default=0)
-                if longest > max_field_chars:
-                    error = (f"a value of {longest:,} characters, more than max_record_chars "
-                             f"{max_field_chars:,} (mapping key max_field_chars)")
-                    fields = None
+            fields, error, used = self.parsed(i, text)
             if fields is None:
-                rejects.append(Reject(i + 1, shown(lines[i], encoding), error or "cannot be read"))
+                self.reject(i, error or "cannot be read")
                 i += 1
                 continue
             writer.writerow([str(i + 1)] + fields)
-            records += 1
+            self.records += 1
             for k in range(i, i + used):
-                texts.pop(k, None)
+                self.texts.pop(k, None)
             i += used
-    return target, header, rejects, len(lines) - start, blank, records
+
+    def parsed(self, i: int, text: str) -> tuple[list[str] | None, str | None, int]:
+        """(fields, error, physical lines used) of the record starting at line i, checked for width and size."""
+        fields, error, is_open = self.record(text)
+        used = 1
+        if is_open:
+            fields, error, used = self.spanning(i, text)
+        width = self.width
+        if fields is not None and len(fields) != width:
+            if len(fields) > width and not any(f.strip() for f in fields[width:]):
+                fields = fields[:width]  # trailing delimiters: empty extra fields lose nothing
+            else:
+                error = f"expected {width} fields, found {len(fields)}"
+                fields = None
+        if fields is not None:
+            longest = max((len(f) for f in fields), default=0)
+            if longest > self.max_field_chars:
+                error = (f"a value of {longest:,} characters, more than max_record_chars "
+                         f"{self.max_field_chars:,} (mapping key max_field_chars)")
+                fields = None
+        return fields, error, used
+
+    def spanning(self, i: int, text: str) -> tuple[list[str] | None, str | None, int]:
+        """A quoted value open at the end of line i: try it as a value spanning the next lines."""
+        fields, error, used = None, "a quoted value is not closed on this line (stray quote?)", 1
+        joined = text
+        for j in range(i + 1, min(len(self.lines), i + self.max_record_lines)):
+            nxt, nproblem = self.prepared(j)
+            if nproblem is not None:
+                break
+            whole, _, _ = self.record(nxt)
+            if whole is not None and len(whole) == self.width:
+                break  # the next line is a record of its own: line i is the broken one
+            joined += "\n" + nxt
+            got, _, still_open = self.record(joined)
+            if still_open:
+                continue
+            if got is not None and len(got) == self.width:
+                fields, error, used = got, None, j - i + 1
+            break
+        return fields, error, used
 
 
 def parse_header(raw: bytes, encoding: str, delimiter: str, quote: str, display: str,

@@ -27,6 +27,8 @@
 {%- set capacity = patient_base.daily_call_capacity() -%}
 {%- set list_date = var('call_list_date', none) -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 candidates_all as (
@@ -116,7 +118,7 @@ valued as (
 revalued as (
 
     select
-        valued.*,
+        *,
         case
             when is_value_learned then {{ patient_base.cast_money(
                 'coalesce(expected_revenue, 0) * case when measured_uplift > 0 then measured_uplift else 0 end'
@@ -202,7 +204,9 @@ listed_phones as (
 
 capped_phones as (
 
-    select * from listed_phones where list_rank <= {{ capacity }}
+    select *
+    from listed_phones
+    where list_rank <= {{ capacity }}
 
 ),
 

@@ -12,6 +12,8 @@
 -#}
 {%- set outcome_days = var('call_outcome_days', 30) | int -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 calls as (

@@ -71,9 +71,19 @@ payment_months as (
 
 activity as (
 
-    select person_id, activity_month, completed_visits, revenue from visit_months
+    select
+        person_id,
+        activity_month,
+        completed_visits,
+        revenue
+    from visit_months
     union all
-    select person_id, activity_month, completed_visits, revenue from payment_months
+    select
+        person_id,
+        activity_month,
+        completed_visits,
+        revenue
+    from payment_months
 
 ),
 

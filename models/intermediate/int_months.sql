@@ -6,6 +6,8 @@
   spine of the cohort grid (no cohort is older than the calendar). kpi_monthly, the monthly patient
   flow and the cohort grid read it. Empty when there is no activity yet.
 -#}
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 visits as (
@@ -34,7 +36,9 @@ month_offsets as (
 
 first_months as (
 
-    select min(visit_month) as first_month from visits where is_completed
+    select min(visit_month) as first_month
+    from visits
+    where is_completed
     union all
     select min(paid_month) as first_month from payments
 

@@ -85,7 +85,11 @@ spell_ends as (
 
 base_changes as (
 
-    select spell_start_month as month, 1 as base_change, 0 as churned from spell_ends
+    select
+        spell_start_month as month,
+        1 as base_change,
+        0 as churned
+    from spell_ends
     union all
     select
         spell_end_month as month,

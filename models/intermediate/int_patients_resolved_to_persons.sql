@@ -61,7 +61,10 @@ key_sharing as (
 -- cards that share no key with any other card: each is a person of its own
 single_cards as (
 
-    select patient_id, phone_birth_key, email_name_key
+    select
+        patient_id,
+        phone_birth_key,
+        email_name_key
     from key_sharing
     where cards_with_phone_birth_key = 1 and cards_with_email_name_key = 1
 
@@ -69,7 +72,11 @@ single_cards as (
 
 round_0 as (
 
-    select patient_id, phone_birth_key, email_name_key, patient_id as label
+    select
+        patient_id,
+        phone_birth_key,
+        email_name_key,
+        patient_id as label
     from key_sharing
     where cards_with_phone_birth_key > 1 or cards_with_email_name_key > 1
 

@@ -36,6 +36,8 @@
 {%- set language = patient_base.text_language() -%}
 {%- set use_predicted_rates = var('action_conversion_rates', 'predicted') == 'predicted' -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 facts as (
@@ -169,7 +171,7 @@ dated as (
 explained as (
 
     select
-        dated.*,
+        *,
         case
             when action_code = 'recall_due' then recall_window_opens_on
             else due_date

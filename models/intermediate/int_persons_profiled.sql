@@ -91,7 +91,14 @@ person_cards as (
 
 display_card as (
 
-    select person_id, display_name, phone_e164, has_valid_phone, sex, birth_date, branch_id
+    select
+        person_id,
+        display_name,
+        phone_e164,
+        has_valid_phone,
+        sex,
+        birth_date,
+        branch_id
     from cards
     where display_rank = 1
 

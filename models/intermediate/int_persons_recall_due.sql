@@ -12,6 +12,8 @@
 -#}
 {%- set categories = patient_base.service_category_codes() -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 transition_visits as (
@@ -40,7 +42,7 @@ person_category_dates as (
         person_id,
         {%- for category in categories %}
         max(case when has_{{ category }} then visit_date end) as last_{{ category }}_date,
-        sum(case when has_{{ category }} then 1 else 0 end) as {{ category }}_visits{{ ',' if not loop.last }}
+        sum(case when has_{{ category }} then 1 else 0 end) as {{ category }}_visits{% if not loop.last %},{% endif %}
         {%- endfor %}
     from transition_visits
     where has_services

@@ -41,7 +41,8 @@ as_of as (
 
 ),
 
-thresholds as (
+-- read by rfm_scoring_ctes() when rfm_method = 'thresholds'
+thresholds as (  -- noqa: ST03
 
     select * from {{ ref('rfm_thresholds') }}
 
@@ -270,7 +271,7 @@ metrics as (
 with_previous as (
 
     select
-        rfm_segmented.*,
+        *,
         lag(segment) over (partition by person_id order by month) as previous_segment
     from rfm_segmented
 

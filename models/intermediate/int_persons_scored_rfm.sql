@@ -9,6 +9,8 @@
 -#}
 {%- set window_start = patient_base.rfm_window_start('as_of.as_of_date') -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 visits as (
@@ -29,7 +31,8 @@ as_of as (
 
 ),
 
-thresholds as (
+-- read by rfm_scoring_ctes() when rfm_method = 'thresholds'
+thresholds as (  -- noqa: ST03
 
     select * from {{ ref('rfm_thresholds') }}
 

@@ -10,6 +10,8 @@
 {%- set categories = patient_base.service_category_codes() -%}
 {%- set window_days = var('transition_window_days', 180) | int -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 transition_visits as (
@@ -73,7 +75,7 @@ recent_categories as (
     select
         transition_visits.person_id,
         {%- for category in categories %}
-        max(case when transition_visits.has_{{ category }} then 1 else 0 end) as had_{{ category }}{{ ',' if not loop.last }}
+        max(case when transition_visits.has_{{ category }} then 1 else 0 end) as had_{{ category }}{% if not loop.last %},{% endif %}
         {%- endfor %}
     from transition_visits
     cross join as_of
@@ -119,7 +121,7 @@ ranked as (
         *,
         row_number() over (
             partition by person_id
-            order by probability desc, followed_visits desc, to_category, from_category
+            order by probability desc, followed_visits desc, to_category asc, from_category asc
         ) as offer_rank
     from candidates
 
@@ -134,8 +136,8 @@ final as (
         ranked.probability as offer_probability,
         category_rules.label_en as offer_category_label_en,
         category_rules.label_ru as offer_category_label_ru,
-        category_rules.offer_ru as offer_ru,
-        category_rules.offer_en as offer_en,
+        category_rules.offer_ru,
+        category_rules.offer_en,
         from_rules.label_en as offer_from_label_en,
         from_rules.label_ru as offer_from_label_ru
     from ranked

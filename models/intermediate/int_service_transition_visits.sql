@@ -11,6 +11,8 @@
 -#}
 {%- set categories = patient_base.service_category_codes() -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 visits as (
@@ -43,7 +45,7 @@ visit_category_flags as (
     select
         visit_id,
         {%- for category in categories %}
-        max(case when service_category = '{{ category }}' then 1 else 0 end) as has_{{ category }}{{ ',' if not loop.last }}
+        max(case when service_category = '{{ category }}' then 1 else 0 end) as has_{{ category }}{% if not loop.last %},{% endif %}
         {%- endfor %}
     from services
     group by visit_id
@@ -83,7 +85,7 @@ final as (
             partition by person_id
             order by visit_number desc
             rows between unbounded preceding and 1 preceding
-        ) as next_{{ category }}_date{{ ',' if not loop.last }}
+        ) as next_{{ category }}_date{% if not loop.last %},{% endif %}
         {%- endfor %}
     from flagged
 

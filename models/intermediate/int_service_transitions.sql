@@ -8,6 +8,8 @@
 {%- set categories = patient_base.service_category_codes() -%}
 {%- set window_days = var('transition_window_days', 180) | int -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 transition_visits as (
@@ -58,7 +60,7 @@ visit_patterns as (
         {%- for category in categories %}
         coalesce(
             next_{{ category }}_date <= {{ patient_base.date_plus_days('visit_date', window_days) }}, false
-        ){{ ',' if not loop.last }}
+        ){% if not loop.last %},{% endif %}
         {%- endfor %}
 
 ),
@@ -68,7 +70,7 @@ categories_seen as (
     -- categories any completed visit had: the possible "to" side
     select
         {%- for category in categories %}
-        max(case when has_{{ category }} then 1 else 0 end) as seen_{{ category }}{{ ',' if not loop.last }}
+        max(case when has_{{ category }} then 1 else 0 end) as seen_{{ category }}{% if not loop.last %},{% endif %}
         {%- endfor %}
     from transition_visits
 

@@ -24,9 +24,13 @@ channel_map as (
 
 source_names as (
 
-    select source_channel from patients where source_channel is not null
+    select source_channel
+    from patients
+    where source_channel is not null
     union
-    select source_channel from marketing_spend where source_channel is not null
+    select source_channel
+    from marketing_spend
+    where source_channel is not null
 
 ),
 

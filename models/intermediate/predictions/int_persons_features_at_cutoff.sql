@@ -10,6 +10,8 @@
 {%- set episode_gap_days = var('churn_episode_gap_days', 14) | int -%}
 {%- set num = api.Column.numeric_type('numeric', 18, 2) -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 cutoffs as (

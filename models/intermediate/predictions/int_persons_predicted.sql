@@ -17,7 +17,16 @@ as_of as (
 
 final as (
 
-    select scores.*
+    select
+        scores.person_id,
+        scores.as_of_date,
+        scores.horizon_days,
+        scores.p_return,
+        scores.expected_visits_12m,
+        scores.predicted_revenue_12m,
+        scores.p_alive,
+        scores.model_name,
+        scores.decile
     from scores
     inner join as_of
         on scores.as_of_date = as_of.as_of_date

@@ -7,6 +7,8 @@
 {%- set horizon = var('prediction_horizon_days', 180) | int -%}
 {%- set step = var('prediction_step_days', 30) | int -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 features as (

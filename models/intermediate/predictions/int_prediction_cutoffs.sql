@@ -10,10 +10,10 @@
 {%- set steps = var('prediction_training_cutoffs', 12) | int -%}
 {%- set offsets = [] -%}
 {%- for k in range(0, steps + 1) -%}
-    {%- do offsets.append(k * step) -%}
+{%- do offsets.append(k * step) -%}
 {%- endfor -%}
 {%- if horizon not in offsets -%}
-    {%- do offsets.append(horizon) -%}
+{%- do offsets.append(horizon) -%}
 {%- endif -%}
 
 with

@@ -10,6 +10,8 @@
 {%- set settings = patient_base.rfm_settings() -%}
 {%- set daily_calls = patient_base.daily_call_capacity() -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 scores as (

@@ -110,9 +110,9 @@ last_callers as (
             row_number() over (
                 partition by phone_e164
                 order by
-                    case when last_call_at is null then 1 else 0 end,
+                    case when last_call_at is null then 1 else 0 end asc,
                     last_call_at desc,
-                    person_rank
+                    person_rank asc
             ) as caller_rank
         from people
     ) as callers
@@ -139,7 +139,11 @@ lead_actions as (
 
 phone_doctors as (
 
-    select distinct phone_e164, last_doctor_id from people where last_doctor_id is not null
+    select distinct
+        phone_e164,
+        last_doctor_id
+    from people
+    where last_doctor_id is not null
 
 ),
 
@@ -212,7 +216,11 @@ sticky as (
 
 kept as (
 
-    select list_rank, admin_no from sticky where sticky_slot <= {{ per_admin }}
+    select
+        list_rank,
+        admin_no
+    from sticky
+    where sticky_slot <= {{ per_admin }}
 
 ),
 
@@ -254,7 +262,10 @@ rest as (
 
 assigned as (
 
-    select list_rank, admin_no from kept
+    select
+        list_rank,
+        admin_no
+    from kept
     union all
     select
         rest.list_rank,

@@ -93,30 +93,31 @@ final as (
         weekly.operator_id,
         weekly.action_code,
         weekly.week_start,
-        cast(attempts as {{ dbt.type_int() }}) as attempts,
-        cast(patients_called as {{ dbt.type_int() }}) as patients_called,
-        cast(reached as {{ dbt.type_int() }}) as reached,
-        cast(booked as {{ dbt.type_int() }}) as booked,
-        cast(refused as {{ dbt.type_int() }}) as refused,
-        cast(patients_reached as {{ dbt.type_int() }}) as patients_reached,
-        cast(patients_booked as {{ dbt.type_int() }}) as patients_booked,
-        cast(came as {{ dbt.type_int() }}) as came,
-        cast(came_after_reached as {{ dbt.type_int() }}) as came_after_reached,
-        cast(came - came_after_reached as {{ dbt.type_int() }}) as came_after_unanswered,
-        cast(visits_after as {{ dbt.type_int() }}) as visits_after,
-        {{ patient_base.cast_money('revenue') }} as revenue,
-        {{ patient_base.ratio_or_null('reached', 'attempts') }} as reach_rate,
-        {{ patient_base.ratio_or_null('booked', 'reached') }} as booking_rate,
-        {{ patient_base.ratio_or_null('came', 'patients_called') }} as came_rate,
+        cast(weekly.attempts as {{ dbt.type_int() }}) as attempts,
+        cast(weekly.patients_called as {{ dbt.type_int() }}) as patients_called,
+        cast(weekly.reached as {{ dbt.type_int() }}) as reached,
+        cast(weekly.booked as {{ dbt.type_int() }}) as booked,
+        cast(weekly.refused as {{ dbt.type_int() }}) as refused,
+        cast(weekly.patients_reached as {{ dbt.type_int() }}) as patients_reached,
+        cast(weekly.patients_booked as {{ dbt.type_int() }}) as patients_booked,
+        cast(weekly.came as {{ dbt.type_int() }}) as came,
+        cast(weekly.came_after_reached as {{ dbt.type_int() }}) as came_after_reached,
+        cast(weekly.came - weekly.came_after_reached as {{ dbt.type_int() }}) as came_after_unanswered,
+        cast(weekly.visits_after as {{ dbt.type_int() }}) as visits_after,
+        {{ patient_base.cast_money('weekly.revenue') }} as revenue,
+        {{ patient_base.ratio_or_null('weekly.reached', 'weekly.attempts') }} as reach_rate,
+        {{ patient_base.ratio_or_null('weekly.booked', 'weekly.reached') }} as booking_rate,
+        {{ patient_base.ratio_or_null('weekly.came', 'weekly.patients_called') }} as came_rate,
         {%- if basis == 'incremental' %}
-        {{ patient_base.cast_money('came_after_reached * coalesce(incremental_shares.incremental_share, 1) * ' ~ bonus) }}
+        {{ patient_base.cast_money('weekly.came_after_reached * coalesce(incremental_shares.incremental_share, 1) * ' ~ bonus) }}
         {%- else %}
-        {{ patient_base.cast_money('came_after_reached * ' ~ bonus) }}
+        {{ patient_base.cast_money('weekly.came_after_reached * ' ~ bonus) }}
         {%- endif %} as operator_bonus,
-        is_outcome_window_complete,
-        as_of_date
+        weekly.is_outcome_window_complete,
+        weekly.as_of_date
     from weekly
-    left join incremental_shares
+    -- read only when operator_bonus_basis = 'incremental'
+    left join incremental_shares  -- noqa: ST11
         on weekly.action_code = incremental_shares.action_code
 
 )

@@ -28,6 +28,8 @@
         sum(case when is_final then 0 else 1 end) as pending
 {%- endset -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 scored as (
@@ -146,52 +148,68 @@ intervals as (
 final as (
 
     select
-        action_code,
-        operator_id,
-        month,
+        intervals.action_code,
+        intervals.operator_id,
+        intervals.month,
         case
-            when month is null then 'all'
-            else substring(cast(month as {{ dbt.type_string() }}), 1, 7)
+            when intervals.month is null then 'all'
+            else substring(cast(intervals.month as {{ dbt.type_string() }}), 1, 7)
         end as period,
-        cast(called as {{ dbt.type_int() }}) as called,
-        cast(control as {{ dbt.type_int() }}) as control,
-        cast(came_called as {{ dbt.type_int() }}) as came_called,
-        cast(came_control as {{ dbt.type_int() }}) as came_control,
-        cast(round(p_called, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}) as rate_called,
-        cast(round(p_control, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}) as rate_control,
-        cast(round(diff, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}) as uplift,
-        cast(round(diff - half_width, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}) as uplift_low,
-        cast(round(diff + half_width, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}) as uplift_high,
+        cast(intervals.called as {{ dbt.type_int() }}) as called,
+        cast(intervals.control as {{ dbt.type_int() }}) as control,
+        cast(intervals.came_called as {{ dbt.type_int() }}) as came_called,
+        cast(intervals.came_control as {{ dbt.type_int() }}) as came_control,
+        cast(round(intervals.p_called, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}) as rate_called,
+        cast(round(intervals.p_control, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}) as rate_control,
+        cast(round(intervals.diff, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}) as uplift,
+        cast(
+            round(intervals.diff - intervals.half_width, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}
+        ) as uplift_low,
+        cast(
+            round(intervals.diff + intervals.half_width, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}
+        ) as uplift_high,
         coalesce(
-            called >= {{ min_arm }} and control >= {{ min_arm }}
-            and (diff - half_width > 0 or diff + half_width < 0),
+            intervals.called >= {{ min_arm }} and intervals.control >= {{ min_arm }}
+            and (
+                intervals.diff - intervals.half_width > 0
+                or intervals.diff + intervals.half_width < 0
+            ),
             false
         ) as is_significant,
         cast(round(
-            (cast(visits_called as {{ dbt.type_numeric() }}) / nullif(called, 0)
-                - cast(visits_control as {{ dbt.type_numeric() }}) / nullif(control, 0)) * called,
+            (cast(intervals.visits_called as {{ dbt.type_numeric() }}) / nullif(intervals.called, 0)
+                - cast(intervals.visits_control as {{ dbt.type_numeric() }}) / nullif(intervals.control, 0))
+            * intervals.called,
             2
         ) as {{ api.Column.numeric_type('numeric', 18, 2) }}) as incremental_visits,
         {{ patient_base.cast_money(
-            '(cast(revenue_called as ' ~ dbt.type_numeric() ~ ') / nullif(called, 0) - cast(revenue_control as '
-            ~ dbt.type_numeric() ~ ') / nullif(control, 0)) * called'
+            '(cast(intervals.revenue_called as ' ~ dbt.type_numeric() ~ ') / nullif(intervals.called, 0)'
+            ~ ' - cast(intervals.revenue_control as ' ~ dbt.type_numeric() ~ ') / nullif(intervals.control, 0))'
+            ~ ' * intervals.called'
         ) }} as incremental_revenue,
-        cast(booked_called as {{ dbt.type_int() }}) as booked_called,
-        cast(booked_control as {{ dbt.type_int() }}) as booked_control,
-        cast(round(q_called, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}) as booked_rate_called,
-        cast(round(q_control, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}) as booked_rate_control,
-        cast(round(booked_diff, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}) as booked_uplift,
-        cast(round(booked_diff - booked_half_width, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}) as booked_uplift_low,
-        cast(round(booked_diff + booked_half_width, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}) as booked_uplift_high,
+        cast(intervals.booked_called as {{ dbt.type_int() }}) as booked_called,
+        cast(intervals.booked_control as {{ dbt.type_int() }}) as booked_control,
+        cast(round(intervals.q_called, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}) as booked_rate_called,
+        cast(round(intervals.q_control, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}) as booked_rate_control,
+        cast(round(intervals.booked_diff, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}) as booked_uplift,
+        cast(
+            round(intervals.booked_diff - intervals.booked_half_width, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}
+        ) as booked_uplift_low,
+        cast(
+            round(intervals.booked_diff + intervals.booked_half_width, 4) as {{ api.Column.numeric_type('numeric', 18, 4) }}
+        ) as booked_uplift_high,
         coalesce(
-            called >= {{ min_arm }} and control >= {{ min_arm }}
-            and (booked_diff - booked_half_width > 0 or booked_diff + booked_half_width < 0),
+            intervals.called >= {{ min_arm }} and intervals.control >= {{ min_arm }}
+            and (
+                intervals.booked_diff - intervals.booked_half_width > 0
+                or intervals.booked_diff + intervals.booked_half_width < 0
+            ),
             false
         ) as is_booked_significant,
-        {{ patient_base.cast_money('revenue_called') }} as revenue_called,
-        {{ patient_base.cast_money('revenue_control') }} as revenue_control,
-        cast(pending as {{ dbt.type_int() }}) as pending,
-        pending = 0 as is_window_complete,
+        {{ patient_base.cast_money('intervals.revenue_called') }} as revenue_called,
+        {{ patient_base.cast_money('intervals.revenue_control') }} as revenue_control,
+        cast(intervals.pending as {{ dbt.type_int() }}) as pending,
+        intervals.pending = 0 as is_window_complete,
         cast({{ outcome_days }} as {{ dbt.type_int() }}) as outcome_days,
         as_of.as_of_date
     from intervals

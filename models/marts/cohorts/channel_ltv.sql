@@ -10,6 +10,8 @@
 -#}
 {%- set horizons = [6, 12, 24] -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 patients as (
@@ -81,7 +83,7 @@ observed as (
         channel,
         {%- for months in horizons %}
         horizon_{{ months }}m_date,
-        case when horizon_{{ months }}m_date <= as_of_date then 1 else 0 end as is_observed_{{ months }}m{{ ',' if not loop.last }}
+        case when horizon_{{ months }}m_date <= as_of_date then 1 else 0 end as is_observed_{{ months }}m{% if not loop.last %},{% endif %}
         {%- endfor %}
     from horizons
 
@@ -96,7 +98,7 @@ person_ltv as (
         observed.is_observed_{{ months }}m,
         sum(
             case when payments.paid_date < observed.horizon_{{ months }}m_date then payments.amount else 0 end
-        ) as revenue_{{ months }}m{{ ',' if not loop.last }}
+        ) as revenue_{{ months }}m{% if not loop.last %},{% endif %}
         {%- endfor %}
     from observed
     left join payments
@@ -117,7 +119,7 @@ channel_patients as (
         count(*) as patients,
         {%- for months in horizons %}
         sum(is_observed_{{ months }}m) as patients_{{ months }}m,
-        sum(case when is_observed_{{ months }}m = 1 then revenue_{{ months }}m end) as observed_revenue_{{ months }}m{{ ',' if not loop.last }}
+        sum(case when is_observed_{{ months }}m = 1 then revenue_{{ months }}m end) as observed_revenue_{{ months }}m{% if not loop.last %},{% endif %}
         {%- endfor %}
     from person_ltv
     group by channel

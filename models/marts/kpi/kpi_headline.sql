@@ -106,7 +106,7 @@ ranked_persons as (
 
     select
         total_revenue,
-        row_number() over (order by total_revenue desc, person_id) as revenue_rank,
+        row_number() over (order by total_revenue desc, person_id asc) as revenue_rank,
         count(*) over () as persons
     from patients
     where completed_visits > 0
@@ -178,7 +178,7 @@ top_segment as (
     from (
         select
             *,
-            row_number() over (order by revenue desc, sort_order, segment) as revenue_rank
+            row_number() over (order by revenue desc, sort_order asc, segment asc) as revenue_rank
         from segments
         where patients > 0
     ) as ranked_segments

@@ -53,7 +53,7 @@ final as (
                 else 'invalid'
             end
         ) as phone_status,
-        case when phone_e164 is not null then true else false end as has_valid_phone,
+        phone_e164 is not null as has_valid_phone,
         case when email_clean like '%@%' then email_clean end as email,
         branch_id,
         source_channel,

@@ -29,7 +29,7 @@ final as (
         paid_at,
         cast(paid_at as date) as paid_date,
         amount,
-        case when amount < 0 then true else false end as is_refund,
+        coalesce(amount < 0, false) as is_refund,
         method
 
     from cleaned

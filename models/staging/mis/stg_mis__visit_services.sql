@@ -3,6 +3,8 @@
     'vaccination', 'surgery', 'chronic_care', 'other',
 ] -%}
 
+-- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
+-- noqa: disable=LT02
 with
 
 source as (
@@ -56,7 +58,7 @@ final as (
         case
             when service_category_code in (
                 {%- for category in service_categories %}
-                '{{ category }}'{{ ',' if not loop.last }}
+                '{{ category }}'{% if not loop.last %},{% endif %}
                 {%- endfor %}
             ) then service_category_code
             else 'other'

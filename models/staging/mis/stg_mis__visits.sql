@@ -30,7 +30,7 @@ final as (
         visit_at,
         cast(visit_at as date) as visit_date,
         status,
-        case when status = 'completed' then true else false end as is_completed,
+        coalesce(status = 'completed', false) as is_completed,
         doctor_id,
         specialty,
         branch_id,
