@@ -18,12 +18,14 @@ rfm_scores, cohort_revenue and call_list_candidates, their tests included).
 
     python benchmarks/run.py --scales 10000 100000 1000000 [--out benchmarks/results]
 
-With `--engines duckdb postgres spark` the same days run on each engine (`engine:` in the workspace's
-patientbase.yml; PostgreSQL: the server of `--pg-host/--pg-port/--pg-user`, a fresh database per scale;
-Spark: an in-process session per command, its warehouse in the work folder). Peak memory is the
-patientbase process's: a PostgreSQL server's own memory is not in it; Spark's JVM is (it is a child of
-the command). The reference script is DuckDB SQL and runs on DuckDB only. `--engine-scales` limits the
-other engines to some of the scales (e.g. Spark at 100k only).
+With `--engines duckdb postgres spark` it also runs the daily job as a user runs it, one `patientbase run`
+process a day (first day, next day), on each engine (`engine:` in the workspace's patientbase.yml;
+PostgreSQL: the server of `--pg-host/--pg-port/--pg-user`, a fresh database per scale; Spark: the
+in-process session, its warehouse in the work folder), at `--engine-scales` (default: every scale;
+`--spark-scales` limits Spark further). One process a day because on PostgreSQL and Spark a standalone
+`predict` or `export call-list` builds a whole new version (runner/engine.py), which `run` does once.
+Peak memory is the patientbase process's: a PostgreSQL server's own memory is not in it; Spark's JVM is.
+The reference script is DuckDB SQL and runs on DuckDB only.
 
 Writes <out>/latest.json and <out>/latest.md (the table README shows). Timings are measured and
 reported here, never asserted by tests.
@@ -150,32 +152,45 @@ def engine_block(engine: str, persons: int, workdir: Path, pg: dict) -> str:
             f"dbname: '{dbname}'}}\n")
 
 
-def bench_scale(persons: int, keep: Path | None, engine: str = "duckdb", pg: dict | None = None) -> dict:
-    workdir = Path(tempfile.mkdtemp(prefix=f"pb-bench-{engine}-{persons}-", dir=keep))
+def bench_run(persons: int, keep: Path | None, engine: str, pg: dict) -> dict:
+    """The daily job as a user runs it on `engine`: one `patientbase run` process per day (load, build,
+    predict, check, record the arms, summary, call list, segments, report), first day and next day."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"pb-bench-run-{engine}-{persons}-", dir=keep))
     env = dict(os.environ, PATIENTBASE_WAREHOUSE=str(workdir / "patientbase.duckdb"))
-    (workdir / "patientbase.yml").write_text(engine_block(engine, persons, workdir, pg or {})
+    (workdir / "patientbase.yml").write_text(engine_block(engine, persons, workdir, pg)
                                             + "admins: [OP1, OP2, OP3]\n", encoding="utf-8")
+    run_stage(cli("demo", "--patients", str(persons), "--out", "demo"), workdir, env)
+    with (workdir / "demo" / "visits.csv").open("rb") as fh:
+        visits = sum(1 for _ in fh) - 1
+    first = run_stage(cli("run", "demo"), workdir, env)
+    next_day(workdir / "demo")
+    daily = run_stage(cli("run", "demo"), workdir, env)
+    for day, res in (("first day", first), ("next day", daily)):
+        if res["exit_code"] != 0:
+            print(f"  {engine} run ({day}) failed: {res['tail']}", file=sys.stderr)
+    if keep is None:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return {"engine": engine, "persons": persons, "visits": visits, "first_day": first, "next_day": daily}
+
+
+def bench_scale(persons: int, keep: Path | None) -> dict:
+    workdir = Path(tempfile.mkdtemp(prefix=f"pb-bench-{persons}-", dir=keep))
+    env = dict(os.environ, PATIENTBASE_WAREHOUSE=str(workdir / "patientbase.duckdb"))
+    (workdir / "patientbase.yml").write_text("admins: [OP1, OP2, OP3]\n", encoding="utf-8")
     generate = run_stage(cli("demo", "--patients", str(persons), "--out", "demo"), workdir, env)
     counts = {}
     for name in ("patients", "visits", "payments"):
         with (workdir / "demo" / f"{name}.csv").open("rb") as fh:
             counts[name] = sum(1 for _ in fh) - 1
     first = run_day(workdir, env)
-    reference_run = reference(workdir, env) if engine == "duckdb" else None
+    reference_run = reference(workdir, env)
     next_day(workdir / "demo")
     daily = run_day(workdir, env)
     core = run_stage(cli("build", "--select", " ".join(CORE_MARTS)), workdir, env)
     size_mb = (workdir / "patientbase.duckdb").stat().st_size / 2**20
     if keep is None:
         shutil.rmtree(workdir, ignore_errors=True)
-    if engine != "duckdb":
-        return {"engine": engine, "persons": persons, "rows": counts, "first_day": first, "next_day": daily,
-                "core_build": core,
-                "first_day_seconds": round(sum(first[s]["seconds"] for s in DAILY), 1),
-                "daily_job_seconds": round(sum(daily[s]["seconds"] for s in DAILY), 1),
-                "daily_job_peak_rss_mb": max(max(first[s]["peak_rss_mb"], daily[s]["peak_rss_mb"]) for s in DAILY)}
     return {
-        "engine": engine,
         "persons": persons,
         "rows": counts,
         "warehouse_mb": round(size_mb, 1),
@@ -211,9 +226,9 @@ def markdown(report: dict) -> str:
     lines = [
         f"Run {report['started']} on {m['cpus']} cores ({m['cpu']}), {m['memory']}, Python {m['python']}.",
         "",
-        "| persons | visits | stage | first day s | next day s | peak RSS MB |",
-        "|---:|---:|---|---:|---:|---:|",
     ]
+    if report["scales"]:
+        lines += ["| persons | visits | stage | first day s | next day s | peak RSS MB |", "|---:|---:|---|---:|---:|---:|"]
 
     def failed(*results) -> str:
         return "" if all(r["exit_code"] == 0 for r in results) else " (failed)"
@@ -249,32 +264,31 @@ def markdown(report: dict) -> str:
 
 
 def engines_markdown(report: dict) -> list[str]:
-    """The engines side by side: each stage's next-day seconds (first day in brackets)."""
-    runs = [s for s in report["scales"] if s.get("engine", "duckdb") == "duckdb"] + report.get("engines", [])
-    if not report.get("engines"):
+    """The engines side by side: `patientbase run`, one process a day."""
+    runs = report.get("engines") or []
+    if not runs:
         return []
-    lines = ["", "Engines (seconds next day, first day in brackets; peak RSS of the patientbase process):", "",
-             "| persons | engine | " + " | ".join(stage for stage, _ in STAGES) + " | daily job | peak RSS MB |",
-             "|---:|---|" + "---:|" * (len(STAGES) + 2)]
-    for run in sorted(runs, key=lambda r: (r["persons"], ("duckdb", "postgres", "spark").index(r.get("engine", "duckdb")))):
-        cells = []
-        for stage, _ in STAGES:
-            one, two = run["first_day"][stage], run["next_day"][stage]
-            mark = "" if one["exit_code"] == two["exit_code"] == 0 else " (failed)"
-            cells.append(f"{two['seconds']:.1f} ({one['seconds']:.1f}){mark}")
-        lines.append(f"| {run['persons']:,} | {run.get('engine', 'duckdb')} | " + " | ".join(cells)
-                     + f" | **{run['daily_job_seconds']:.1f}** | {run['daily_job_peak_rss_mb']:,.0f} |")
+    lines = ["", "The daily job on each engine (`patientbase run`, one process a day; peak RSS of that process, "
+             "Spark's JVM included, a PostgreSQL server's own memory not):", "",
+             "| persons | visits | engine | first day s | next day s | peak RSS MB |", "|---:|---:|---|---:|---:|---:|"]
+    order = ("duckdb", "postgres", "spark")
+    for run in sorted(runs, key=lambda r: (r["persons"], order.index(r["engine"]))):
+        one, two = run["first_day"], run["next_day"]
+        mark = "" if one["exit_code"] == two["exit_code"] == 0 else " (failed)"
+        lines.append(f"| {run['persons']:,} | {run['visits']:,} | {run['engine']}{mark} | {one['seconds']:.1f} "
+                     f"| **{two['seconds']:.1f}** | {max(one['peak_rss_mb'], two['peak_rss_mb']):,.0f} |")
     return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scales", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--scales", type=int, nargs="*", default=[10_000, 100_000, 1_000_000],
+                        help="the stage-by-stage DuckDB benchmark at these scales (none: --scales with no value)")
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--keep", type=Path, help="keep the work folders under this directory")
     parser.add_argument("--engines", nargs="+", default=["duckdb"], choices=["duckdb", "postgres", "spark"])
     parser.add_argument("--engine-scales", type=int, nargs="+",
-                        help="run the other engines at these scales only (default: every scale)")
+                        help="compare the engines at these scales (default: every scale)")
     parser.add_argument("--spark-scales", type=int, nargs="+", help="Spark at these scales only")
     parser.add_argument("--pg-host", default="127.0.0.1")
     parser.add_argument("--pg-port", type=int, default=5432)
@@ -284,17 +298,22 @@ def main() -> None:
     report = {"started": dt.datetime.now().isoformat(timespec="seconds"), "machine": machine(), "scales": [],
               "engines": []}
     for persons in args.scales:
-        for engine in args.engines:
-            if engine != "duckdb" and args.engine_scales and persons not in args.engine_scales:
-                continue
-            if engine == "spark" and args.spark_scales and persons not in args.spark_scales:
-                continue
-            print(f"== {persons:,} persons on {engine}", flush=True)
-            result = bench_scale(persons, args.keep, engine, pg)
-            for day in ("first_day", "next_day"):
-                for stage, res in result[day].items():
-                    print(f"  {day:<9} {stage:<18} {res['seconds']:>8.1f} s {res['peak_rss_mb']:>9,.0f} MB", flush=True)
-            (report["scales"] if engine == "duckdb" else report["engines"]).append(result)
+        print(f"== {persons:,} persons, stage by stage on DuckDB", flush=True)
+        result = bench_scale(persons, args.keep)
+        for day in ("first_day", "next_day"):
+            for stage, res in result[day].items():
+                print(f"  {day:<9} {stage:<18} {res['seconds']:>8.1f} s {res['peak_rss_mb']:>9,.0f} MB", flush=True)
+        report["scales"].append(result)
+    if args.engines != ["duckdb"]:
+        for persons in args.engine_scales or args.scales:
+            for engine in args.engines:
+                if engine == "spark" and args.spark_scales and persons not in args.spark_scales:
+                    continue
+                print(f"== {persons:,} persons, `patientbase run` on {engine}", flush=True)
+                result = bench_run(persons, args.keep, engine, pg)
+                print(f"  first day {result['first_day']['seconds']:.1f} s, next day {result['next_day']['seconds']:.1f} s",
+                      flush=True)
+                report["engines"].append(result)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
     (args.out / "latest.md").write_text(markdown(report), encoding="utf-8")
