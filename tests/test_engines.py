@@ -381,15 +381,14 @@ def _predict(built, engine: str) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("engine", ["postgres"])
+@pytest.mark.parametrize("engine", ["postgres", "spark"])
 def test_predict_on_the_engine_equals_duckdb(built, engine):
     """Features read from the engine (in one defined order), the same models fitted, the scores and
     the backtest written into the engine's predictions schema and the marts rebuilt there: every row of
     patient_predictions and prediction_backtest equals DuckDB's (floats to 6 decimals, see _value).
     The gradient boosting fit is deterministic given the same frame (random_state=0, no early stopping
-    under 2,000 rows), so no wider tolerance is needed. On Spark, predict is compared inside the
-    end-to-end `run` below (patient_predictions row for row): a standalone predict there rebuilds every
-    model (~3 min on two cores), which the administrator's day already exercises with `export call-list`."""
+    under 2,000 rows), so no wider tolerance is needed. The tests below compare each engine's
+    workspace with DuckDB's after this one: both have predicted."""
     expected = _predict(built, "duckdb")
     got = _predict(built, engine)
     assert "scored by return_hazard_gbm" in expected["output"]
