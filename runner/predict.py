@@ -82,7 +82,6 @@ def _read(wh, where: str, limit_rows: int | None = None) -> pd.DataFrame:
             on features.cutoff_date = labels.cutoff_date and features.person_id = labels.person_id
         where {where}
     """
-    order = " order by features.cutoff_date, features.person_id"
     if limit_rows is not None:
         total = wh.scalar(f"select count(*) from ({sql}) as rows_to_read")
         if total > limit_rows:
@@ -91,8 +90,9 @@ def _read(wh, where: str, limit_rows: int | None = None) -> pd.DataFrame:
             below = f"{min(int(16**8 * limit_rows / total), 16**8 - 1):08x}"
             sql += (f" and substr(md5(concat(features.person_id, '|', features.days_before_as_of)), 1, 8) "
                     f"< '{below}'")
-    frame = wh.frame(sql + order)
-    # the engines collate text differently (PostgreSQL by locale): the final order is by code point
+    frame = wh.frame(sql)
+    # the order is set here, not by an ORDER BY: the engines collate text differently (PostgreSQL by
+    # locale), and (cutoff, person) is the grain, so this sort alone defines it, by code point
     frame = frame.sort_values(["cutoff_date", "person_id"], kind="stable", ignore_index=True)
     for c in NUMERIC_FEATURES + ["repeat_episodes", "last_episode_day", "revenue_in_horizon", "days_before_as_of"]:
         frame[c] = pd.to_numeric(frame[c], errors="coerce").astype("float64")
