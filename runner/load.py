@@ -65,6 +65,9 @@ class FileResult:
     filtered_out: int = 0
     skipped_unchanged: bool = False
     notes: list[str] = field(default_factory=list)
+    appendable: bool = False  # read without a line the reader had to reject: a longer export may be read from its tail
+    read_from_line: int | None = None  # only the lines from here on were read (the rest were loaded before)
+    keyed_by_position: bool = False  # visit_services without its own line id
 
 
 @dataclass
@@ -153,11 +156,38 @@ def _example(strftime_format: str) -> str:
 
 
 def file_sha256(path: Path) -> str:
+    return file_digest(path).sha256
+
+
+@dataclass
+class FileDigest:
+    """One pass over a file's bytes: its hash, its line feeds, and the hash of its first `prefix_bytes`."""
+
+    sha256: str
+    newlines: int
+    ends_with_newline: bool
+    prefix_bytes: int | None = None
+    prefix_sha256: str | None = None
+
+
+def file_digest(path: Path, prefix_bytes: int | None = None) -> FileDigest:
     h = hashlib.sha256()
+    newlines, done, prefix_sha, last = 0, 0, None, b""
     with path.open("rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+            if prefix_bytes is not None and prefix_sha is None and done + len(chunk) >= prefix_bytes:
+                cut = prefix_bytes - done
+                h.update(chunk[:cut])
+                prefix_sha = h.copy().hexdigest()
+                h.update(chunk[cut:])
+            else:
+                h.update(chunk)
+            newlines += chunk.count(b"\n")
+            done += len(chunk)
+            last = chunk
+    if prefix_bytes == 0:
+        prefix_sha = hashlib.sha256().hexdigest()
+    return FileDigest(h.hexdigest(), newlines, last.endswith(b"\n"), prefix_bytes, prefix_sha)
 
 
 def read_export(con: duckdb.DuckDBPyConnection, path: Path, tm: TableMapping, into: str, workdir: Path,
@@ -206,12 +236,16 @@ def _value_map_expr(ident: str, vmap: dict[str, str]) -> str:
 
 def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, tm: TableMapping, table: Table, idx: int,
                 result: FileResult, workdir: Path, mapping_source: str = "mapping",
-                tick=None) -> tuple[str, list[str], FileFormat]:
-    """Read one file into temp table `_in_<idx>` with canonical column names, file and line; return its columns."""
+                tick=None, line_offset: int = 0) -> tuple[str, list[str], FileFormat]:
+    """Read one file into temp table `_in_<idx>` with canonical column names, file and line; return its columns.
+
+    `line_offset`: the file is the appended tail of an export (its header, then the new lines), whose
+    first new line is line `line_offset + 2` of the export; lines are reported as the export's."""
     rf, fmt = read_export(con, path, tm, f"_read_{idx}", workdir, tick)
     header = rf.header
     result.lines_read = rf.physical_lines
     result.blank_lines = rf.blank_lines
+    result.appendable = not rf.rejects
     if not rf.fast:
         result.notes.append(
             f"read line by line ({rf.why}): {len(rf.rejects):,} line(s) that cannot be a record rejected whole, "
@@ -223,13 +257,16 @@ def _stage_file(con: duckdb.DuckDBPyConnection, path: Path, tm: TableMapping, ta
         result.notes.append(f"no column {', '.join(absent)}: loaded as empty")
     staged = f"_in_{idx}"
     if rf.rejects:
-        _record_reader_rejects(con, path, rf.rejects)
+        _record_reader_rejects(con, path, rf.rejects, line_offset)
     read_table, line = _line_numbers(con, f"_read_{idx}", rf.line_from_column, header_lines=0 if tm.names else 1)
+    if line_offset:
+        line = f"{line} + {int(line_offset)}"
     projection, columns_out = _projection(tm, table, header, source_of)
     _create_staged_view(con, path, tm, header, staged, read_table, projection, line, result, mapping_source)
     if table.name == "visit_services" and "service_line_id" not in source_of and "service_line_id" not in derived:
         staged = _service_line_keys(con, staged, columns_out)
         columns_out = columns_out + ["service_line_id"]
+        result.keyed_by_position = True
     return staged, columns_out, fmt
 
 
@@ -258,10 +295,10 @@ def _header_sources(path: Path, tm: TableMapping, table: Table, header: list[str
     return source_of
 
 
-def _record_reader_rejects(con, path: Path, rejects) -> None:
+def _record_reader_rejects(con, path: Path, rejects, line_offset: int = 0) -> None:
     """The lines the reader could not make a record of go to _issues whole (row_rejected)."""
     frame = pd.DataFrame(
-        [(path.name, r.line, None, None, r.raw, r.reason, "row_rejected") for r in rejects],
+        [(path.name, r.line + line_offset, None, None, r.raw, r.reason, "row_rejected") for r in rejects],
         columns=["file_name", "line", "column_name", "column_value", "raw_record", "reason", "action"],
     ).astype({"column_name": "object", "column_value": "object"})
     con.register("_reader_rejects", frame)
@@ -379,11 +416,15 @@ def _service_line_keys(con, staged: str, columns: list[str]) -> str:
 
 
 def _validate_and_write(con, table: Table, staged: list[tuple[str, list[str]]], fmt: FileFormat,
-                        phone_region: str, incremental: bool = False) -> None:
+                        phone_region: str, incremental: bool = False, append: bool = False,
+                        keyed_by_position: bool = False) -> None:
     """Union the staged files, record every problem in _issues, write raw.<table> from the good rows.
 
     One scan records the value problems, one aggregate finds repeated keys (a window runs only over
     the rows whose key repeats), and the good rows are parsed straight into the raw table.
+    `incremental`: the rows replace the table's rows of the same key; `append`: the rows are the new
+    tail of the exports already in the table and are added, unless one of them could have read
+    differently in the whole file (NotAnAppend).
     """
     all_columns = _union_staged(con, table, staged)
     record = "json_object(" + ", ".join(f"{q_str(c)}, {q_ident(c)}" for c in all_columns) + ")"
@@ -420,16 +461,21 @@ def _validate_and_write(con, table: Table, staged: list[tuple[str, list[str]]], 
     select_typed = ", ".join([_typed_column(c, fmt) for c in table.columns] + extras)
     target = f"raw.{q_ident(table.name)}"
     exists = table_exists(con, "raw", table.name)
+    separate = (incremental or append) and exists
     con.execute(
         f"""
-        create or replace {'temp table _written' if incremental and exists else 'table ' + target} as
+        create or replace {'temp table _written' if separate else 'table ' + target} as
         select {select_typed}, _in._source_file, _in._source_line{phone_cols}
         from _in
         anti join _drop on _drop.file_name = _in._source_file and _drop.line = _in._source_line
         {phone_join}
         """
     )
-    if incremental and exists:
+    if append and exists:
+        _refuse_overlap(con, table, target, keyed_by_position)
+        _add_new_columns(con, table, target)
+        con.execute(f"insert into {target} by name select * from _written")
+    elif separate:
         _upsert_written(con, table, target)
     else:
         con.execute(f"create or replace temp view _written as select _source_file from {target}")
@@ -500,6 +546,43 @@ def _typed_column(col: Column, fmt: FileFormat) -> str:
 def _upsert_written(con, table: Table, target: str) -> None:
     """Incremental load: the new version of a row (temp table _written) replaces the old one by key;
     columns new to the raw table are added first."""
+    _add_new_columns(con, table, target)
+    key = ", ".join(q_ident(k) for k in table.key)
+    con.execute(f"delete from {target} where ({key}) in (select ({key}) from _written)")
+    con.execute(f"insert into {target} by name select * from _written")
+
+
+class NotAnAppend(Exception):
+    """The new lines of an export cannot be loaded on their own: a whole read could give another result."""
+
+
+def _refuse_overlap(con, table: Table, target: str, keyed_by_position: bool) -> None:
+    """A new line whose key the table already holds is a duplicate whose verdict (dropped, rejected)
+    depends on the earlier line: read the whole file instead. So is a new service line of a visit and
+    service seen before when visit_services is keyed by position (`keyed_by_position`): a whole read
+    numbers it after the earlier lines, the rejected ones included."""
+    if table.key:  # scans one column of the table against the few new keys
+        key = ", ".join(q_ident(k) for k in table.key)
+        if con.execute(f"select count(*) from {target} where ({key}) in (select ({key}) from _written)").fetchone()[0]:
+            raise NotAnAppend("a new line repeats the key of an earlier one")
+    if keyed_by_position:
+        new_pairs = "(select coalesce(trim(visit_id), '') || '|' || coalesce(trim(service_code), '') from _in)"
+        rejected = ("coalesce(trim(json_extract_string(raw_record, '$.visit_id')), '') || '|' || "
+                    "coalesce(trim(json_extract_string(raw_record, '$.service_code')), '')")
+        seen = con.execute(
+            f"""
+            select (select count(*) from {target}
+                    where coalesce(trim(visit_id), '') || '|' || coalesce(trim(service_code), '') in {new_pairs})
+                 + (select count(*) from raw.load_rejects
+                    where table_name = 'visit_services' and json_valid(raw_record) and {rejected} in {new_pairs})
+            """
+        ).fetchone()[0]
+        if seen:
+            raise NotAnAppend("a new service line belongs to a visit and service seen before")
+
+
+def _add_new_columns(con, table: Table, target: str) -> None:
+    """Add to the raw table the extra export columns the new rows (temp table _written) bring."""
     have = {r[0] for r in con.execute(
         "select column_name from information_schema.columns where table_schema = 'raw' and table_name = ?",
         [table.name]).fetchall()}
@@ -509,9 +592,6 @@ def _upsert_written(con, table: Table, target: str) -> None:
     ).fetchall():
         if column_name not in have:
             con.execute(f"alter table {target} add column {q_ident(column_name)} {column_type}")
-    key = ", ".join(q_ident(k) for k in table.key)
-    con.execute(f"delete from {target} where ({key}) in (select ({key}) from _written)")
-    con.execute(f"insert into {target} by name select * from _written")
 
 
 def _find_duplicates(con, table: Table, record: str) -> None:
@@ -676,6 +756,11 @@ def ensure_raw_schema(con) -> None:
         """
     )
     con.execute("alter table raw.load_ledger add column if not exists mapping_key VARCHAR")
+    # what reading only an export's appended lines needs: the file's line feeds, whether it ended on a
+    # whole line with no line the reader had to reject, and (for a tail read) the first line read
+    con.execute("alter table raw.load_ledger add column if not exists newlines BIGINT")
+    con.execute("alter table raw.load_ledger add column if not exists appendable BOOLEAN")
+    con.execute("alter table raw.load_ledger add column if not exists read_from_line BIGINT")
     # helpers for a mapping's computed columns and row filters (export columns are text)
     con.execute("create or replace temp macro num(x) as try_cast(replace(replace(replace(trim(cast(x as VARCHAR)), "
                 "' ', ''), chr(160), ''), ',', '.') as DOUBLE)")
@@ -774,28 +859,174 @@ class _LoadRun:
 
 def _load_table(con, run: _LoadRun, name: str, table: Table, tm: TableMapping,
                 table_files: list[Path]) -> list[FileResult]:
-    """Load one table's files (those not loaded before) into raw.<name>; return a result per file."""
+    """Load one table's files (those not loaded before) into raw.<name>; return a result per file.
+
+    A full export that is the loaded one with lines appended (its first bytes hash as the ledger's
+    file did) is read from its new lines only, unless a new line could have read differently in the
+    whole file; then, and after --force, the whole export is read."""
     incremental = tm.mode == "incremental" or table.merge_only
-    hashes, fresh, unchanged = _fresh_files(con, name, tm, table_files, incremental, run.force)
+    current = {} if incremental else _current_files(con, name)
+    digests = {p: file_digest(p, current[p.name].size_bytes if p.name in current else None) for p in table_files}
+    mkey = mapping_fingerprint(tm)
+    fresh, unchanged = _fresh_files(con, name, mkey, digests, incremental, run.force)
     if unchanged:
         run.say(f"{name}: unchanged since the last load")
-        return [FileResult(name, path.name, skipped_unchanged=True) for path, _ in hashes]
-    results = [FileResult(name, path.name, skipped_unchanged=True) for path, h in hashes if (path, h) not in fresh]
-    run.say(f"{name}: reading {', '.join(p.name for p, _ in fresh)}")
+        return [FileResult(name, path.name, skipped_unchanged=True) for path in table_files]
+    tails = None if incremental or run.force or not table_exists(con, "raw", name) else _tails(tm, mkey, digests, current)
+    why = None
+    if tails:
+        try:
+            return _read_and_write(con, run, _TableLoad(name, table, tm, digests, mkey, current, tails))
+        except NotAnAppend as exc:
+            why = f"lines were appended, but {exc}: the whole export was read"
+            run.say(f"{name}: {why}")
+            _drop_temp_objects(con)
+    results = _read_and_write(con, run, _TableLoad(name, table, tm, digests, mkey, current, None, fresh, incremental))
+    for res in results:
+        if why and res.file in {p.name for p in tails}:
+            res.notes.append(why)
+    return results
+
+
+@dataclass
+class _LedgerFile:
+    """A file of the table's current load, as the ledger has it."""
+
+    sha256: str
+    size_bytes: int
+    mapping_key: str | None
+    newlines: int | None
+    appendable: bool | None
+    rows_loaded: int
+    rows_rejected: int
+
+
+@dataclass
+class _Tail:
+    """An export that is the loaded file with lines appended: read from byte `offset` (line `lines_before + 1`)."""
+
+    offset: int
+    lines_before: int
+    earlier: _LedgerFile
+
+
+@dataclass
+class _TableLoad:
+    """One table's files and how they are read: whole (`tails` None) or the appended lines of each."""
+
+    name: str
+    table: Table
+    tm: TableMapping
+    digests: dict[Path, FileDigest]
+    mapping_key: str
+    current: dict[str, _LedgerFile]
+    tails: dict[Path, _Tail] | None
+    fresh: list[Path] = field(default_factory=list)
+    incremental: bool = False
+
+    def __post_init__(self):
+        if self.tails is not None:
+            self.fresh = list(self.tails)
+
+
+TEXT_SUFFIXES_NOT = (".xlsx", ".xlsm", ".parquet")
+
+
+def _current_files(con, name: str) -> dict[str, _LedgerFile]:
+    if not table_exists(con, "raw", "load_ledger"):
+        return {}
+    return {
+        r[0]: _LedgerFile(*r[1:])
+        for r in con.execute(
+            "select file_name, sha256, size_bytes, mapping_key, newlines, appendable, rows_loaded, rows_rejected "
+            "from raw.load_ledger where table_name = ? and is_current", [name]).fetchall()
+    }
+
+
+def _fresh_files(con, name: str, mkey: str, digests: dict[Path, FileDigest], incremental: bool,
+                 force: bool) -> tuple[list[Path], bool]:
+    """The files to load now, and whether the table is unchanged."""
+    # the ledger keys a file on its content and the mapping that read it: a fixed mapping reloads
+    hashes = [(p, d.sha256 + ":" + mkey) for p, d in digests.items()]
+    if incremental:  # a file already merged into the table is not merged again
+        seen = {r[0] for r in con.execute(
+            "select sha256 || ':' || coalesce(mapping_key, '') from raw.load_ledger where table_name = ?",
+            [name]).fetchall()}
+        fresh = [p for p, h in hashes if force or h not in seen]
+        return fresh, table_exists(con, "raw", name) and not fresh
+    current = con.execute(
+        "select sha256 || ':' || coalesce(mapping_key, '') as k from raw.load_ledger "
+        "where table_name = ? and is_current order by k", [name]
+    ).fetchall()
+    unchanged = (not force and table_exists(con, "raw", name)
+                 and sorted(h for _, h in hashes) == [r[0] for r in current])
+    return [p for p, _ in hashes], unchanged
+
+
+def _tails(tm: TableMapping, mkey: str, digests: dict[Path, FileDigest],
+           current: dict[str, _LedgerFile]) -> dict[Path, _Tail] | None:
+    """The appended part of each changed file, when every file of the table is either the one loaded
+    or that file with whole lines appended, read by the same mapping; else None (read everything)."""
+    if not current or sorted(current) != sorted(p.name for p in digests):
+        return None
+    tails = {}
+    for path, digest in digests.items():
+        earlier = current[path.name]
+        if earlier.mapping_key != mkey:
+            return None
+        if digest.sha256 == earlier.sha256:
+            continue
+        if (path.suffix.lower() in TEXT_SUFFIXES_NOT or not earlier.appendable or earlier.newlines is None
+                or digest.prefix_sha256 != earlier.sha256 or not digest.ends_with_newline):
+            return None
+        tails[path] = _Tail(earlier.size_bytes, earlier.newlines, earlier)
+    return tails or None
+
+
+def _tail_file(path: Path, tail: _Tail, has_header: bool, workdir: Path) -> Path:
+    """A file holding the export's header line (when it has one), then its lines after `tail.offset`,
+    under the export's own name (the reader and the rejects name the file)."""
+    folder = workdir / f"tail-{uuid.uuid4().hex[:8]}"
+    folder.mkdir()
+    target = folder / path.name
+    with path.open("rb") as src, target.open("wb") as dst:
+        if has_header:
+            dst.write(src.readline())
+        src.seek(tail.offset)
+        while block := src.read(1 << 20):
+            dst.write(block)
+    return target
+
+
+def _read_and_write(con, run: _LoadRun, job: _TableLoad) -> list[FileResult]:
+    """Read the table's files (or their appended lines), validate them, write raw.<table>, the rejects
+    and the ledger; return a result per file."""
+    name, table, tm = job.name, job.table, job.tm
+    results = [FileResult(name, p.name, skipped_unchanged=True) for p in job.digests if p not in job.fresh]
+    run.say(f"{name}: reading {', '.join(p.name for p in job.fresh)}")
     con.execute(
         "create or replace temp table _issues (file_name VARCHAR, line BIGINT, column_name VARCHAR, "
         "column_value VARCHAR, raw_record VARCHAR, reason VARCHAR, action VARCHAR)"
     )
-    file_results = {p.name: FileResult(name, p.name) for p, _ in fresh}
+    file_results = {p.name: FileResult(name, p.name) for p in job.fresh}
     staged = []
-    for i, (path, _) in enumerate(fresh):
-        reading = f"{name}: reading {path.name}" + (f" (file {i + 1} of {len(fresh)})" if len(fresh) > 1 else "")
+    for i, path in enumerate(job.fresh):
+        tail = job.tails[path] if job.tails else None
+        reading = f"{name}: reading {path.name}" + (f" (file {i + 1} of {len(job.fresh)})" if len(job.fresh) > 1 else "")
+        if tail:
+            reading += f" from line {tail.lines_before + 1:,}"
 
         def tick(done: int, total: int, reading: str = reading) -> None:
             run.say(f"{reading}, {done:,} of {total:,} lines", done, total)
 
-        stage, columns_out, _read_fmt = _stage_file(con, path, tm, table, i, file_results[path.name],
-                                                    run.workdir, run.mapping.source, tick)
+        source, offset = path, 0
+        if tail:
+            header_lines = 0 if tm.names else 1
+            source = _tail_file(path, tail, bool(header_lines), run.workdir)
+            offset = tail.lines_before - header_lines
+            file_results[path.name].read_from_line = tail.lines_before + 1
+        stage, columns_out, _read_fmt = _stage_file(con, source, tm, table, i, file_results[path.name],
+                                                    run.workdir, run.mapping.source, tick, offset)
         staged.append((stage, columns_out))
     rows = sum(r.lines_read for r in file_results.values())
     if name == "patients":
@@ -805,10 +1036,12 @@ def _load_table(con, run: _LoadRun, name: str, table: Table, tm: TableMapping,
     before = (con.execute(f"select count(*) from raw.{q_ident(name)}").fetchone()[0]
               if table_exists(con, "raw", name) else 0)
     # parse with the mapping's formats and ISO ones (XLSX date cells arrive as ISO text)
-    _validate_and_write(con, table, staged, xlsx_format(tm.fmt), run.phone_region, incremental)
+    _validate_and_write(con, table, staged, xlsx_format(tm.fmt), run.phone_region, job.incremental,
+                        append=job.tails is not None,
+                        keyed_by_position=any(r.keyed_by_position for r in file_results.values()))
     if name == "calls":
         merge_outcomes_into_calls(con)
-    if not incremental:
+    if not job.incremental and job.tails is None:
         con.execute("delete from raw.load_rejects where table_name = ?", [name])
     con.execute(
         """
@@ -818,44 +1051,25 @@ def _load_table(con, run: _LoadRun, name: str, table: Table, tm: TableMapping,
         [run.load_id, run.loaded_at, name],
     )
     loaded = dict(con.execute("select _source_file, count(*) from _written group by all").fetchall())
-    if not incremental:
+    if not job.incremental:
         con.execute("update raw.load_ledger set is_current = false where table_name = ?", [name])
-    results += _record_files(con, run, name, fresh, file_results, loaded)
-    if not incremental:
+    results += _record_files(con, run, job, file_results, loaded)
+    if not job.incremental:
         after = con.execute(f"select count(*) from raw.{q_ident(name)}").fetchone()[0]
         _refuse_shrink(name, before, after, table.required, run.min_keep_share, run.accept_shrink,
-                       [p.name for p, _ in fresh])
+                       [p.name for p in job.fresh])
     _drop_temp_objects(con)
-    run.say(f"{name}: {sum(loaded.values()):,} rows loaded")
+    run.say(f"{name}: {sum(loaded.values()):,} rows " + ("added" if job.tails else "loaded"))
     return results
 
 
-def _fresh_files(con, name: str, tm: TableMapping, table_files: list[Path], incremental: bool,
-                 force: bool) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]], bool]:
-    """Each file with its ledger key, the files to load now, and whether the table is unchanged."""
-    # the ledger keys a file on its content and the mapping that read it: a fixed mapping reloads
-    mkey = mapping_fingerprint(tm)
-    hashes = [(p, file_sha256(p) + ":" + mkey) for p in table_files]
-    if incremental:  # a file already merged into the table is not merged again
-        seen = {r[0] for r in con.execute(
-            "select sha256 || ':' || coalesce(mapping_key, '') from raw.load_ledger where table_name = ?",
-            [name]).fetchall()}
-        fresh = hashes if force else [(p, h) for p, h in hashes if h not in seen]
-        unchanged = table_exists(con, "raw", name) and not fresh
-    else:
-        current = con.execute(
-            "select sha256 || ':' || coalesce(mapping_key, '') as k from raw.load_ledger "
-            "where table_name = ? and is_current order by k", [name]
-        ).fetchall()
-        fresh = hashes
-        unchanged = (not force and table_exists(con, "raw", name)
-                     and sorted(h for _, h in hashes) == [r[0] for r in current])
-    return hashes, fresh, unchanged
+def _record_files(con, run: _LoadRun, job: _TableLoad, file_results: dict[str, FileResult],
+                  loaded: dict[str, int]) -> list[FileResult]:
+    """Fill in each loaded file's counts, write its ledger row; a file with too many rejects fails the load.
 
-
-def _record_files(con, run: _LoadRun, name: str, fresh: list[tuple[Path, str]],
-                  file_results: dict[str, FileResult], loaded: dict[str, int]) -> list[FileResult]:
-    """Fill in each loaded file's counts, write its ledger row; a file with too many rejects fails the load."""
+    The ledger row of a file read from its appended lines counts the whole file (the earlier lines'
+    rows and rejects plus the new ones); an unchanged file of that table gets its row again under
+    this load, so each load's rows add up to the table."""
     stats = dict(
         ((f, a), n)
         for f, a, n in con.execute(
@@ -869,8 +1083,11 @@ def _record_files(con, run: _LoadRun, name: str, fresh: list[tuple[Path, str]],
             "'value_assumed_true') group by all"
         ).fetchall()
     )
+    ledger = ("insert into raw.load_ledger (load_id, loaded_at, table_name, file_name, sha256, size_bytes, "
+              "rows_loaded, rows_rejected, is_current, mapping_key, newlines, appendable, read_from_line) "
+              "values (?, ?, ?, ?, ?, ?, ?, ?, true, ?, ?, ?, ?)")
     results = []
-    for path, key in fresh:
+    for path in job.fresh:
         res = file_results[path.name]
         res.rows_loaded = loaded.get(path.name, 0)
         res.rows_rejected = stats.get((path.name, "row_rejected"), 0)
@@ -878,22 +1095,39 @@ def _record_files(con, run: _LoadRun, name: str, fresh: list[tuple[Path, str]],
         res.values_nulled = per_value.get((path.name, "value_nulled"), 0)
         res.values_assumed_true = per_value.get((path.name, "value_assumed_true"), 0)
         res.rows_read = res.rows_loaded + res.rows_rejected + res.duplicates_dropped
-        sha, mkey_ = key.split(":")
-        con.execute(
-            "insert into raw.load_ledger (load_id, loaded_at, table_name, file_name, sha256, size_bytes, "
-            "rows_loaded, rows_rejected, is_current, mapping_key) values (?, ?, ?, ?, ?, ?, ?, ?, true, ?)",
-            [run.load_id, run.loaded_at, name, path.name, sha, path.stat().st_size, res.rows_loaded,
-             res.rows_rejected, mkey_],
-        )
+        digest = job.digests[path]
+        earlier = job.tails[path].earlier if job.tails else None
+        appendable = (res.appendable and digest.ends_with_newline and path.suffix.lower() not in TEXT_SUFFIXES_NOT
+                      and (earlier is None or bool(earlier.appendable)))
+        con.execute(ledger, [
+            run.load_id, run.loaded_at, job.name, path.name, digest.sha256, path.stat().st_size,
+            res.rows_loaded + (earlier.rows_loaded if earlier else 0),
+            res.rows_rejected + (earlier.rows_rejected if earlier else 0),
+            job.mapping_key, digest.newlines, appendable, res.read_from_line,
+        ])
+        if earlier:
+            res.notes.append(f"read from line {res.read_from_line:,}: the lines before are the export loaded "
+                             "before, unchanged")
         results.append(res)
-        lines = res.lines_read or res.rows_read
-        share = res.rows_rejected / lines if lines else 0.0
+        lines, rejected = res.lines_read or res.rows_read, res.rows_rejected
+        if earlier:  # the share is the whole export's, as when it is read whole
+            lines += job.tails[path].lines_before - (0 if job.tm.names else 1)
+            rejected += earlier.rows_rejected
+        share = rejected / lines if lines else 0.0
         if share > run.max_reject_share:
             raise PatientbaseError(
-                f"{path.name}: {res.rows_rejected:,} of {lines:,} lines ({share:.1%}) were rejected, "
+                f"{path.name}: {rejected:,} of {lines:,} lines ({share:.1%}) were rejected, "
                 f"more than the allowed {run.max_reject_share:.0%} (config max_reject_share). Nothing was "
                 "loaded. The first problems:\n" + _first_issues(con, path.name)
             )
+    if job.tails is not None:
+        for path in job.digests:
+            if path not in job.tails:
+                kept = job.current[path.name]
+                con.execute(ledger, [
+                    run.load_id, run.loaded_at, job.name, path.name, kept.sha256, kept.size_bytes, kept.rows_loaded,
+                    kept.rows_rejected, kept.mapping_key, kept.newlines, kept.appendable, None,
+                ])
     return results
 
 
