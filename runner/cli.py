@@ -376,7 +376,10 @@ def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping, accept_shr
     try:
         with publishing(cfg) as staged:
             _load(staged, paths, None if use_demo else mapping, accept_shrink=accept_shrink)
-            _build(staged, as_of)
+            # the models reading the predictions are built once, by predict, after it wrote them
+            from .predict import DOWNSTREAM
+
+            _build(staged, as_of, exclude=DOWNSTREAM)
             _predict(staged)
             _check(staged)  # an error-severity failure blocks publishing, like a failed dbt test
             _record_call_assignments(staged)  # the day's arms, published with the rest or not at all

@@ -43,6 +43,8 @@ NUMERIC_FEATURES = [
 CATEGORICAL_FEATURES = ["last_specialty", "acquisition_channel"]
 LABELS = ["returned_in_step", "returned_in_horizon", "revenue_in_horizon", "is_step_observed", "is_horizon_observed"]
 MODELS = ("return_hazard_gbm", "bg_nbd", "rfm_rules")
+#: the models that read the prediction tables: rebuilt after predict writes them (`run` builds them only then)
+DOWNSTREAM = ("stg_predictions__patient_scores+", "stg_predictions__backtest+")
 #: training rows read at most (a deterministic sample of person × cutoff rows beyond it)
 MAX_TRAINING_ROWS = 400_000
 
@@ -465,7 +467,7 @@ def predict(cfg: Config, progress: Callable[[str], None] | None = None) -> Predi
         result = run_predictions(wh, horizon, step, min_persons, progress)
     t = time.perf_counter()
     as_of = str(result.as_of_date) if result.as_of_date is not None else None
-    downstream = ["stg_predictions__patient_scores+", "stg_predictions__backtest+"]
+    downstream = list(DOWNSTREAM)
     if not complete:
         # PostgreSQL/Spark publish whole schemas: the new version needs every model, not only those
         # reading the predictions. The others are built without their tests (the same SQL on the same
@@ -475,8 +477,10 @@ def predict(cfg: Config, progress: Callable[[str], None] | None = None) -> Predi
         if not rest.success:
             details = "\n".join(f"  - {f}" for f in rest.failures[:10])
             raise PatientbaseError(f"Building the new version of the models failed:\n{details}")
+    # eager: every test touching a model that reads the predictions, those that also read an upstream
+    # model included (`run` builds these models only here)
     rebuilt = run_dbt(cfg, "build", as_of=as_of, progress=progress,
-                      extra=["--select", *downstream, "--indirect-selection", "cautious"])
+                      extra=["--select", *downstream, "--indirect-selection", "eager"])
     if not rebuilt.success:
         details = "\n".join(f"  - {f}" for f in rebuilt.failures[:10])
         raise PatientbaseError(f"Rebuilding the models that read the predictions failed:\n{details}")
