@@ -102,6 +102,32 @@
 
 
 {#
+  stable_bucket(columns, digits=8)
+  An integer in [0, 16^digits) drawn from the columns' values, the same on every run and engine: the
+  first `digits` hex digits of the md5 of the values joined with '|' (as stable_uniform), summed as
+  BIGINT (16^7 x 15 overflows PostgreSQL's integer). The return models' training sample keeps a row
+  when bucket x rows < 16^8 x the rows wanted.
+  Arguments:
+    columns: list of column names or SQL expressions; nulls count as ''.
+    digits: hex digits read (at most 15).
+#}
+{% macro stable_bucket(columns, digits=8) -%}
+    {%- set parts = [] -%}
+    {%- for column in columns -%}
+        {%- if not loop.first -%}{%- do parts.append("'|'") -%}{%- endif -%}
+        {%- do parts.append("coalesce(cast(" ~ column ~ " as " ~ dbt.type_string() ~ "), '')") -%}
+    {%- endfor -%}
+    {%- set digest = dbt.hash(dbt.concat(parts)) -%}
+    (
+        {%- for i in range(digits) %}
+        cast({{ dbt.position("substring(" ~ digest ~ ", " ~ (i + 1) ~ ", 1)", "'0123456789abcdef'") }} - 1 as {{ dbt.type_bigint() }})
+            * {{ 16 ** (digits - 1 - i) }}{% if not loop.last %} +{% endif %}
+        {%- endfor %}
+    )
+{%- endmacro %}
+
+
+{#
   call_control_share(action_column)
   The share of an action's eligible occurrences kept off the call list as a control group: var
   `call_control_share_by_action` (action_code -> share) where it names the action, else var

@@ -45,8 +45,6 @@ LABELS = ["returned_in_step", "returned_in_horizon", "revenue_in_horizon", "is_s
 MODELS = ("return_hazard_gbm", "bg_nbd", "rfm_rules")
 #: the models that read the prediction tables: rebuilt after predict writes them (`run` builds them only then)
 DOWNSTREAM = ("stg_predictions__patient_scores+", "stg_predictions__backtest+")
-#: training rows read at most (a deterministic sample of person × cutoff rows beyond it)
-MAX_TRAINING_ROWS = 400_000
 
 
 @dataclass
@@ -70,7 +68,7 @@ def project_vars(cfg: Config) -> dict:
 # -- reading ----------------------------------------------------------------------------------------
 
 
-def _read(wh, where: str, limit_rows: int | None = None) -> pd.DataFrame:
+def _read(wh, where: str) -> pd.DataFrame:
     """Features and labels of the person x cutoff rows matching `where`, in (cutoff, person) order -
     the same rows in the same order on every engine, so the same fit."""
     columns = ", ".join(["features.cutoff_date", "features.person_id", "features.days_before_as_of",
@@ -84,14 +82,6 @@ def _read(wh, where: str, limit_rows: int | None = None) -> pd.DataFrame:
             on features.cutoff_date = labels.cutoff_date and features.person_id = labels.person_id
         where {where}
     """
-    if limit_rows is not None:
-        total = wh.scalar(f"select count(*) from ({sql}) as rows_to_read")
-        if total > limit_rows:
-            # a deterministic sample of rows, the same on every run and engine: the first 8 hex digits
-            # of an MD5 (lower-case hex on DuckDB, PostgreSQL and Spark) below the share wanted
-            below = f"{min(int(16**8 * limit_rows / total), 16**8 - 1):08x}"
-            sql += (f" and substr(md5(concat(features.person_id, '|', features.days_before_as_of)), 1, 8) "
-                    f"< '{below}'")
     frame = wh.frame(sql)
     # the order is set here, not by an ORDER BY: the engines collate text differently (PostgreSQL by
     # locale), and (cutoff, person) is the grain, so this sort alone defines it, by code point
@@ -366,8 +356,7 @@ def backtest_rows(name: str, scored: pd.DataFrame, actual: pd.DataFrame, meta: d
 
 
 def run_predictions(wh, horizon: int, step: int, min_persons: int,
-                    progress: Callable[[str], None] | None = None,
-                    max_training_rows: int = MAX_TRAINING_ROWS) -> PredictResult:
+                    progress: Callable[[str], None] | None = None) -> PredictResult:
     say = progress or (lambda _m: None)
     seconds: dict[str, float] = {}
     notes: list[str] = []
@@ -375,7 +364,8 @@ def run_predictions(wh, horizon: int, step: int, min_persons: int,
     say("Reading features")
     today = _read(wh, "features.is_scoring_cutoff")
     at_backtest = _read(wh, "features.is_backtest_cutoff")
-    train_live = _read(wh, f"features.days_before_as_of >= {step}", limit_rows=max_training_rows)
+    # the build chose the training rows (a stable sample beyond var prediction_max_training_rows)
+    train_live = _read(wh, "features.is_training_row")
     _categorical([today, at_backtest, train_live])
     seconds["read"] = time.perf_counter() - start
     seconds["training_rows"] = len(train_live)

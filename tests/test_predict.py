@@ -105,6 +105,41 @@ def test_nothing_after_the_cutoff_leaks_into_its_features(clinic15, clinic15_at_
     assert later == then
 
 
+@pytest.fixture(scope="module")
+def clinic15_sampled(tmp_path_factory):
+    """clinic15 as of 2025-07-01 with at most 20 training rows: the build samples them."""
+    with workspace_at(tmp_path_factory.mktemp("clinic15_sampled")) as w:
+        w.config("vars:\n  prediction_max_training_rows: 20\n")
+        w.invoke("load", str(w.copy_fixture("clinic15")))
+        w.invoke("build", "--as-of", "2025-07-01")
+        yield w
+
+
+def test_the_training_sample_is_the_stable_hash_sample_and_changes_no_feature(clinic15, clinic15_sampled):
+    """Beyond prediction_max_training_rows the build keeps the training rows whose first 8 md5 hex digits
+    of 'person|days_before_as_of', as a number, times the training rows are below 16^8 x the maximum;
+    the scoring and backtest cutoffs keep every person; no kept row's features change."""
+    import hashlib
+
+    columns = "cutoff_date, days_before_as_of, is_scoring_cutoff, is_backtest_cutoff, " + ", ".join(FACTS)
+    full = {(r[0], r[3 + 1]): r for r in clinic15.query(f"select {columns} from {FEATURES}")}
+    training = [key for key, r in full.items() if r[1] >= 30]
+    assert len(training) > 20  # the full build is under the default maximum: every past row trains
+    assert clinic15.scalar(f"select count(*) from {FEATURES} where is_training_row <> (days_before_as_of >= 30)") == 0
+
+    def bucket(person, days):
+        return int(hashlib.md5(f"{person}|{days}".encode()).hexdigest()[:8], 16)
+
+    expected = {key for key in training if bucket(key[1], full[key][1]) * len(training) < 16**8 * 20}
+    kept = {(r[0], r[4]): r for r in clinic15_sampled.query(f"select {columns} from {FEATURES}")}
+    sampled = {(r[0], r[1]) for r in clinic15_sampled.query(
+        f"select cutoff_date, person_id from {FEATURES} where is_training_row")}
+    assert sampled == expected and 0 < len(sampled) < len(training)
+    everyone = {key for key, r in full.items() if r[2] or r[3]}  # the scoring and backtest cutoffs
+    assert set(kept) == everyone | expected
+    assert all(kept[key] == full[key] for key in kept)
+
+
 def test_marts_build_empty_before_predict_has_run(clinic15):
     assert clinic15.scalar("select count(*) from marts.patient_predictions") == 0
     assert clinic15.scalar("select count(*) from marts.prediction_backtest") == 0

@@ -5,9 +5,15 @@
   has one definition. "Before the cutoff" is strict: a visit, payment, no-show, plan or call on the
   cutoff date itself is not known yet. A booking counts when it was made before the cutoff for a date
   on or after it, whatever later became of it (its cancellation may come after the cutoff).
+  The rows of the scoring and backtest cutoffs are all there; of the training rows (past cutoffs at
+  least one step back), beyond `prediction_max_training_rows` a stable hash sample of about that many
+  (`is_training_row`), chosen before any feature is computed: at a million persons the 13 cutoffs'
+  features for everyone cost most of the build, and the models read at most that many.
   Definitions: docs/decisions.md, "Return prediction".
 -#}
 {%- set episode_gap_days = var('churn_episode_gap_days', 14) | int -%}
+{%- set step = var('prediction_step_days', 30) | int -%}
+{%- set max_training_rows = var('prediction_max_training_rows', 400000) | int -%}
 {%- set num = api.Column.numeric_type('numeric', 18, 2) -%}
 
 -- indentation (LT02) unchecked here: Jinja loops or hanging continuation lines (.sqlfluff)
@@ -70,18 +76,76 @@ completed_visits as (
 
 ),
 
-visits_before_cutoff as (
+first_visits as (
+
+    select
+        person_id,
+        min(visit_date) as first_visit_date
+    from completed_visits
+    group by person_id
+
+),
+
+-- every person with a completed visit before the cutoff: the model's grain before sampling
+person_cutoffs as (
 
     select
         cutoffs.cutoff_date,
+        first_visits.person_id,
+        cutoffs.days_before_as_of,
+        cutoffs.is_scoring_cutoff,
+        cutoffs.is_backtest_cutoff
+    from first_visits
+    inner join cutoffs
+        on first_visits.first_visit_date < cutoffs.cutoff_date
+
+),
+
+training_rows as (
+
+    select count(*) as total
+    from person_cutoffs
+    where days_before_as_of >= {{ step }}
+
+),
+
+sampled as (
+
+    select
+        person_cutoffs.*,
+        person_cutoffs.days_before_as_of >= {{ step }}
+        and (
+            training_rows.total <= {{ max_training_rows }}
+            or {{ patient_base.stable_bucket(['person_cutoffs.person_id', 'person_cutoffs.days_before_as_of']) }}
+            * training_rows.total < cast(4294967296 as {{ dbt.type_bigint() }}) * {{ max_training_rows }}
+        ) as is_training_row
+    from person_cutoffs
+    cross join training_rows
+
+),
+
+kept as (
+
+    select * from sampled
+    where is_scoring_cutoff
+        or is_backtest_cutoff
+        or is_training_row
+
+),
+
+visits_before_cutoff as (
+
+    select
+        kept.cutoff_date,
         completed_visits.person_id,
         completed_visits.visit_date,
         completed_visits.specialty,
         completed_visits.is_episode_start,
-        {{ patient_base.days_between('completed_visits.visit_date', 'cutoffs.cutoff_date') }} as days_before_cutoff
+        {{ patient_base.days_between('completed_visits.visit_date', 'kept.cutoff_date') }} as days_before_cutoff
     from completed_visits
-    inner join cutoffs
-        on completed_visits.visit_date < cutoffs.cutoff_date
+    inner join kept
+        on completed_visits.person_id = kept.person_id
+        and completed_visits.visit_date < kept.cutoff_date
 
 ),
 
@@ -120,15 +184,15 @@ last_specialty as (
 no_shows as (
 
     select
-        cutoffs.cutoff_date,
+        kept.cutoff_date,
         visits.person_id,
         count(*) as no_shows
     from visits
-    inner join cutoffs
-        on visits.visit_date < cutoffs.cutoff_date
-    where visits.person_id is not null
-        and visits.status = 'no_show'
-    group by cutoffs.cutoff_date, visits.person_id
+    inner join kept
+        on visits.person_id = kept.person_id
+        and visits.visit_date < kept.cutoff_date
+    where visits.status = 'no_show'
+    group by kept.cutoff_date, visits.person_id
 
 ),
 
@@ -136,66 +200,67 @@ bookings as (
 
     -- appointments on or after the cutoff that were booked before it, whatever became of them
     select
-        cutoffs.cutoff_date,
+        kept.cutoff_date,
         visits.person_id,
-        min({{ patient_base.days_between('cutoffs.cutoff_date', 'visits.visit_date') }}) as days_to_booked_visit
+        min({{ patient_base.days_between('kept.cutoff_date', 'visits.visit_date') }}) as days_to_booked_visit
     from visits
-    inner join cutoffs
-        on visits.visit_date >= cutoffs.cutoff_date
-        and cast(visits.booked_at as date) < cutoffs.cutoff_date
-    where visits.person_id is not null
-    group by cutoffs.cutoff_date, visits.person_id
+    inner join kept
+        on visits.person_id = kept.person_id
+        and visits.visit_date >= kept.cutoff_date
+        and cast(visits.booked_at as date) < kept.cutoff_date
+    group by kept.cutoff_date, visits.person_id
 
 ),
 
 money as (
 
     select
-        cutoffs.cutoff_date,
+        kept.cutoff_date,
         payments.person_id,
         sum(payments.amount) as revenue_total,
         sum(case
-            when {{ patient_base.days_between('payments.paid_date', 'cutoffs.cutoff_date') }} <= 365
+            when {{ patient_base.days_between('payments.paid_date', 'kept.cutoff_date') }} <= 365
                 then payments.amount else 0
         end) as revenue_365d
     from payments
-    inner join cutoffs
-        on payments.paid_date < cutoffs.cutoff_date
-    where payments.person_id is not null
-    group by cutoffs.cutoff_date, payments.person_id
+    inner join kept
+        on payments.person_id = kept.person_id
+        and payments.paid_date < kept.cutoff_date
+    group by kept.cutoff_date, payments.person_id
 
 ),
 
 plans_made as (
 
     select
-        cutoffs.cutoff_date,
+        kept.cutoff_date,
         card_persons.person_id,
         count(*) as plans_365d,
         sum(coalesce(plans.total_amount, 0)) as plan_amount_365d
     from plans
     inner join card_persons
         on plans.patient_id = card_persons.patient_id
-    inner join cutoffs
-        on cast(plans.created_at as date) < cutoffs.cutoff_date
-        and {{ patient_base.days_between('cast(plans.created_at as date)', 'cutoffs.cutoff_date') }} <= 365
-    group by cutoffs.cutoff_date, card_persons.person_id
+    inner join kept
+        on card_persons.person_id = kept.person_id
+        and cast(plans.created_at as date) < kept.cutoff_date
+        and {{ patient_base.days_between('cast(plans.created_at as date)', 'kept.cutoff_date') }} <= 365
+    group by kept.cutoff_date, card_persons.person_id
 
 ),
 
 calls_made as (
 
     select
-        cutoffs.cutoff_date,
+        kept.cutoff_date,
         calls.person_id,
         count(*) as calls_90d,
         sum(case when calls.is_reached then 1 else 0 end) as reached_calls_90d
     from calls
-    inner join cutoffs
-        on cast(calls.called_at as date) < cutoffs.cutoff_date
-        and {{ patient_base.days_between('cast(calls.called_at as date)', 'cutoffs.cutoff_date') }} <= 90
-    where calls.person_id is not null
-    group by cutoffs.cutoff_date, calls.person_id
+    inner join kept
+        on calls.person_id = kept.person_id
+        and cast(calls.called_at as date) < kept.cutoff_date
+        and {{ patient_base.days_between('cast(calls.called_at as date)', 'kept.cutoff_date') }} <= 90
+    group by kept.cutoff_date, calls.person_id
 
 ),
 
@@ -206,6 +271,7 @@ final as (
         visit_history.person_id,
         cutoffs.is_scoring_cutoff,
         cutoffs.is_backtest_cutoff,
+        kept.is_training_row,
         cutoffs.days_before_as_of,
         visit_history.first_visit_date,
         visit_history.last_visit_date,
@@ -246,6 +312,9 @@ final as (
     from visit_history
     inner join cutoffs
         on visit_history.cutoff_date = cutoffs.cutoff_date
+    inner join kept
+        on visit_history.cutoff_date = kept.cutoff_date
+        and visit_history.person_id = kept.person_id
     left join last_specialty
         on visit_history.cutoff_date = last_specialty.cutoff_date
         and visit_history.person_id = last_specialty.person_id
