@@ -111,20 +111,39 @@ def _atomic_target(path: Path):
     return Path(tmp)
 
 
-def write_csv(path: Path, header: list[str], rows, delimiter: str = ";", guard: bool = True) -> None:
-    """UTF-8 with BOM (Excel detects the encoding), formula-safe, written atomically. `guard=False`: the
-    caller neutralised the text cells itself, the others (numbers, dates) are written as they are."""
+def write_csv(path: Path, header: list[str], rows, delimiter: str = ";", guard: bool = True,
+              prepared: bool = False) -> None:
+    """UTF-8 with BOM (Excel detects the encoding), formula-safe, written atomically. `prepared`: the
+    caller made every cell text (or None) and cleaned and neutralised it (prepare_cells), so the rows
+    are written as they are."""
     tmp = _atomic_target(path)
     protect = neutralise if guard else (lambda v: v)
     try:
         with tmp.open("w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL)
             writer.writerow([neutralise(h) for h in header])
-            for row in rows:
-                writer.writerow(["" if v is None else protect(clean(v if isinstance(v, str) else str(v))) for v in row])
+            if prepared:
+                writer.writerows(rows)
+            else:
+                for row in rows:
+                    writer.writerow(["" if v is None else protect(clean(v if isinstance(v, str) else str(v)))
+                                     for v in row])
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def prepare_cells(frame, text_columns) -> None:
+    """Every cell of `frame` as text, column by column (vectorised, not a loop over rows): numbers and
+    dates as str() gives them, control characters removed, and the `text_columns` cells that start like
+    a formula neutralised (after the cleaning, so a stray control character cannot hide a '=')."""
+    for name in frame.columns:
+        column = frame[name]
+        present = column.notna()
+        cells = column[present].astype(str).str.replace(CONTROL_CHARS, "", regex=True)
+        if name in text_columns:
+            cells = cells.where(~cells.str.startswith(FORMULA_START), "'" + cells)
+        frame[name] = cells.reindex(column.index).astype(object).where(present, None)
 
 
 def _text_width(text: str) -> float:
@@ -372,17 +391,18 @@ def export_segments(wh, out_dir: Path, delimiter: str = ";") -> list[tuple[str, 
         order by rfm.segment, patients.total_revenue desc, patients.person_id
         """
     )
-    by_segment: dict[str, list[list]] = {segment: [] for segment in segments}
-    text = {name for name in SEGMENT_COLUMNS if name not in ("last_visit_date", "total_revenue", "can_call")}
-    for segment, *values in members:
-        row = dict(zip(SEGMENT_COLUMNS, values))
-        row["phone"] = row["phone"].lstrip("+") if row["phone"] else row["phone"]
-        by_segment[segment].append([neutralise(row[name]) if name in text else row[name] for name in SEGMENT_COLUMNS])
+    import pandas as pd
+
+    frame = pd.DataFrame(members, columns=["file_segment", *SEGMENT_COLUMNS], dtype=object)
+    frame["phone"] = frame["phone"].str.lstrip("+")  # digits only: a leading '+' reads as a formula
+    cells = frame[SEGMENT_COLUMNS].copy()
+    prepare_cells(cells, {name for name in SEGMENT_COLUMNS if name not in ("last_visit_date", "total_revenue", "can_call")})
     written = []
     out_dir.mkdir(parents=True, exist_ok=True)
-    for segment in sorted(by_segment):
+    for segment in sorted(set(segments) | set(frame["file_segment"])):
         safe = re.sub(r"[^a-z0-9_]+", "_", segment.lower())
         path = out_dir / f"segment_{safe}.csv"
-        write_csv(path, SEGMENT_COLUMNS, by_segment[segment], delimiter=delimiter, guard=False)
-        written.append((segment, len(by_segment[segment]), path))
+        rows = cells[(frame["file_segment"] == segment).to_numpy()]
+        write_csv(path, SEGMENT_COLUMNS, rows.itertuples(index=False, name=None), delimiter=delimiter, prepared=True)
+        written.append((segment, len(rows), path))
     return written
