@@ -381,6 +381,27 @@ def test_segment_files_are_formula_safe_and_excel_readable(ws):
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]
 
 
+def test_cells_are_cleaned_before_the_formula_guard():
+    """A control character in front of '=' must not hide the formula from the guard: it is removed
+    first, then the cell is neutralised. Numbers and dates are written as str() gives them."""
+    import datetime as dt
+    from decimal import Decimal
+
+    import pandas as pd
+    from patientbase.export import prepare_cells
+
+    frame = pd.DataFrame({"name": ["\x07=HYPERLINK(1)", "Anna\x0bBell", None, "-1"],
+                          "amount": [Decimal("12.50"), None, Decimal("0.00"), Decimal("-3.10")],
+                          "day": [dt.date(2025, 7, 1), None, None, None]}, dtype=object)
+    prepare_cells(frame, {"name"})
+    assert frame.values.tolist() == [
+        ["'=HYPERLINK(1)", "12.50", "2025-07-01"],
+        ["AnnaBell", None, None],
+        [None, "0.00", None],
+        ["'-1", "-3.10", None],
+    ]
+
+
 # ---------------------------------------------------------------------------------------------------
 # The control group and the recorded arms (issue #13)
 #
