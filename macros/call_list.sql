@@ -77,6 +77,23 @@
 
 
 {#
+  stable_digest(columns)
+  The md5 (dbt.hash: lower-case hex on DuckDB, PostgreSQL and Spark) of the columns' values joined with
+  '|', nulls as ''. What stable_uniform and stable_bucket read their hex digits from.
+  Arguments:
+    columns: list of column names or SQL expressions.
+#}
+{% macro stable_digest(columns) -%}
+    {%- set parts = [] -%}
+    {%- for column in columns -%}
+        {%- if not loop.first -%}{%- do parts.append("'|'") -%}{%- endif -%}
+        {%- do parts.append("coalesce(cast(" ~ column ~ " as " ~ dbt.type_string() ~ "), '')") -%}
+    {%- endfor -%}
+    {{ return(dbt.hash(dbt.concat(parts))) }}
+{%- endmacro %}
+
+
+{#
   stable_uniform(columns)
   A number in [0, 1) drawn from the columns' values, the same on every run and every engine: the md5
   of the values joined with '|' (dbt.hash, hex on DuckDB, PostgreSQL and Spark), its first four hex
@@ -86,12 +103,7 @@
     columns: list of column names or SQL expressions; nulls count as ''.
 #}
 {% macro stable_uniform(columns) -%}
-    {%- set parts = [] -%}
-    {%- for column in columns -%}
-        {%- if not loop.first -%}{%- do parts.append("'|'") -%}{%- endif -%}
-        {%- do parts.append("coalesce(cast(" ~ column ~ " as " ~ dbt.type_string() ~ "), '')") -%}
-    {%- endfor -%}
-    {%- set digest = dbt.hash(dbt.concat(parts)) -%}
+    {%- set digest = patient_base.stable_digest(columns) -%}
     (
         {%- for i in range(4) %}
         ({{ dbt.position("substring(" ~ digest ~ ", " ~ (i + 1) ~ ", 1)", "'0123456789abcdef'") }} - 1)
@@ -112,12 +124,7 @@
     digits: hex digits read (at most 15).
 #}
 {% macro stable_bucket(columns, digits=8) -%}
-    {%- set parts = [] -%}
-    {%- for column in columns -%}
-        {%- if not loop.first -%}{%- do parts.append("'|'") -%}{%- endif -%}
-        {%- do parts.append("coalesce(cast(" ~ column ~ " as " ~ dbt.type_string() ~ "), '')") -%}
-    {%- endfor -%}
-    {%- set digest = dbt.hash(dbt.concat(parts)) -%}
+    {%- set digest = patient_base.stable_digest(columns) -%}
     (
         {%- for i in range(digits) %}
         cast({{ dbt.position("substring(" ~ digest ~ ", " ~ (i + 1) ~ ", 1)", "'0123456789abcdef'") }} - 1 as {{ dbt.type_bigint() }})

@@ -865,10 +865,11 @@ def _load_table(con, run: _LoadRun, name: str, table: Table, tm: TableMapping,
     file did) is read from its new lines only, unless a new line could have read differently in the
     whole file; then, and after --force, the whole export is read."""
     incremental = tm.mode == "incremental" or table.merge_only
-    current = {} if incremental else _current_files(con, name)
+    ledger = [] if incremental else _current_files(con, name)
+    current = {f.file_name: f for f in ledger}
     digests = {p: file_digest(p, current[p.name].size_bytes if p.name in current else None) for p in table_files}
     mkey = mapping_fingerprint(tm)
-    fresh, unchanged = _fresh_files(con, name, mkey, digests, incremental, run.force)
+    fresh, unchanged = _fresh_files(con, name, mkey, digests, incremental, run.force, ledger)
     if unchanged:
         run.say(f"{name}: unchanged since the last load")
         return [FileResult(name, path.name, skipped_unchanged=True) for path in table_files]
@@ -892,6 +893,7 @@ def _load_table(con, run: _LoadRun, name: str, table: Table, tm: TableMapping,
 class _LedgerFile:
     """A file of the table's current load, as the ledger has it."""
 
+    file_name: str
     sha256: str
     size_bytes: int
     mapping_key: str | None
@@ -929,23 +931,18 @@ class _TableLoad:
             self.fresh = list(self.tails)
 
 
-TEXT_SUFFIXES_NOT = (".xlsx", ".xlsm", ".parquet")
+NOT_APPENDABLE_SUFFIXES = (".xlsx", ".xlsm", ".parquet")
 
 
-def _current_files(con, name: str) -> dict[str, _LedgerFile]:
-    if not table_exists(con, "raw", "load_ledger"):
-        return {}
-    return {
-        r[0]: _LedgerFile(*r[1:])
-        for r in con.execute(
-            "select file_name, sha256, size_bytes, mapping_key, newlines, appendable, rows_loaded, rows_rejected "
-            "from raw.load_ledger where table_name = ? and is_current", [name]).fetchall()
-    }
+def _current_files(con, name: str) -> list[_LedgerFile]:
+    return [_LedgerFile(*r) for r in con.execute(
+        "select file_name, sha256, size_bytes, mapping_key, newlines, appendable, rows_loaded, rows_rejected "
+        "from raw.load_ledger where table_name = ? and is_current", [name]).fetchall()]
 
 
 def _fresh_files(con, name: str, mkey: str, digests: dict[Path, FileDigest], incremental: bool,
-                 force: bool) -> tuple[list[Path], bool]:
-    """The files to load now, and whether the table is unchanged."""
+                 force: bool, ledger: list[_LedgerFile]) -> tuple[list[Path], bool]:
+    """The files to load now, and whether the table is unchanged (`ledger`: its current files)."""
     # the ledger keys a file on its content and the mapping that read it: a fixed mapping reloads
     hashes = [(p, d.sha256 + ":" + mkey) for p, d in digests.items()]
     if incremental:  # a file already merged into the table is not merged again
@@ -954,12 +951,8 @@ def _fresh_files(con, name: str, mkey: str, digests: dict[Path, FileDigest], inc
             [name]).fetchall()}
         fresh = [p for p, h in hashes if force or h not in seen]
         return fresh, table_exists(con, "raw", name) and not fresh
-    current = con.execute(
-        "select sha256 || ':' || coalesce(mapping_key, '') as k from raw.load_ledger "
-        "where table_name = ? and is_current order by k", [name]
-    ).fetchall()
     unchanged = (not force and table_exists(con, "raw", name)
-                 and sorted(h for _, h in hashes) == [r[0] for r in current])
+                 and sorted(h for _, h in hashes) == sorted(f"{f.sha256}:{f.mapping_key or ''}" for f in ledger))
     return [p for p, _ in hashes], unchanged
 
 
@@ -976,7 +969,7 @@ def _tails(tm: TableMapping, mkey: str, digests: dict[Path, FileDigest],
             return None
         if digest.sha256 == earlier.sha256:
             continue
-        if (path.suffix.lower() in TEXT_SUFFIXES_NOT or not earlier.appendable or earlier.newlines is None
+        if (path.suffix.lower() in NOT_APPENDABLE_SUFFIXES or not earlier.appendable or earlier.newlines is None
                 or digest.prefix_sha256 != earlier.sha256 or not digest.ends_with_newline):
             return None
         tails[path] = _Tail(earlier.size_bytes, earlier.newlines, earlier)
@@ -1097,7 +1090,7 @@ def _record_files(con, run: _LoadRun, job: _TableLoad, file_results: dict[str, F
         res.rows_read = res.rows_loaded + res.rows_rejected + res.duplicates_dropped
         digest = job.digests[path]
         earlier = job.tails[path].earlier if job.tails else None
-        appendable = (res.appendable and digest.ends_with_newline and path.suffix.lower() not in TEXT_SUFFIXES_NOT
+        appendable = (res.appendable and digest.ends_with_newline and path.suffix.lower() not in NOT_APPENDABLE_SUFFIXES
                       and (earlier is None or bool(earlier.appendable)))
         con.execute(ledger, [
             run.load_id, run.loaded_at, job.name, path.name, digest.sha256, path.stat().st_size,
