@@ -114,20 +114,22 @@
 
 
 {#
-  stable_bucket(columns, digits=8)
-  An integer in [0, 16^digits) drawn from the columns' values, the same on every run and engine: the
-  first `digits` hex digits of the md5 of the values joined with '|' (as stable_uniform), summed as
+  stable_bucket(columns, digits=8, offset=0)
+  An integer in [0, 16^digits) drawn from the columns' values, the same on every run and engine:
+  `digits` hex digits of the md5 of the values joined with '|' (as stable_uniform), from hex digit
+  `offset` + 1 on (the first by default), summed as
   BIGINT (16^7 x 15 overflows PostgreSQL's integer). The return models' training sample keeps a row
   when bucket x rows < 16^8 x the rows wanted.
   Arguments:
     columns: list of column names or SQL expressions; nulls count as ''.
     digits: hex digits read (at most 15).
+    offset: hex digits skipped first (digits + offset at most 32).
 #}
-{% macro stable_bucket(columns, digits=8) -%}
+{% macro stable_bucket(columns, digits=8, offset=0) -%}
     {%- set digest = patient_base.stable_digest(columns) -%}
     (
         {%- for i in range(digits) %}
-        cast({{ dbt.position("substring(" ~ digest ~ ", " ~ (i + 1) ~ ", 1)", "'0123456789abcdef'") }} - 1 as {{ dbt.type_bigint() }})
+        cast({{ dbt.position("substring(" ~ digest ~ ", " ~ (offset + i + 1) ~ ", 1)", "'0123456789abcdef'") }} - 1 as {{ dbt.type_bigint() }})
             * {{ 16 ** (digits - 1 - i) }}{% if not loop.last %} +{% endif %}
         {%- endfor %}
     )

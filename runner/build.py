@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +21,20 @@ def project_dir() -> Path:
         if (candidate / "dbt_project.yml").is_file():
             return candidate
     raise PatientbaseError(f"Cannot find the dbt project next to {here}; reinstall patientbase.")
+
+
+@functools.lru_cache(maxsize=1)
+def project_fingerprint() -> str:
+    """sha256 of the dbt project's models, macros, seeds and dbt_project.yml: passed as var
+    `project_fingerprint`, so an upgraded (or edited) project recomputes what incremental models kept."""
+    root = project_dir()
+    digest = hashlib.sha256()
+    files = [root / "dbt_project.yml"] + sorted(
+        f for folder in ("models", "macros", "seeds") for f in (root / folder).rglob("*") if f.is_file()
+    )
+    for f in files:
+        digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def parse_date(value: str | None, option: str = "--as-of") -> str | None:
@@ -48,8 +64,8 @@ def dbt_args(cfg: Config, command: str, as_of: str | None = None, extra: list[st
     project = project_dir()
     # the call list's administrators and capacity come from the config (vars can still override them);
     # the texts people read (actions, reasons, offers, segment names) are in the config's language
-    dbt_vars = {"call_list_admins": list(cfg.admins), "calls_per_admin": cfg.calls_per_admin,
-                "language": cfg.language, **cfg.vars}
+    dbt_vars = {"project_fingerprint": project_fingerprint(), "call_list_admins": list(cfg.admins),
+                "calls_per_admin": cfg.calls_per_admin, "language": cfg.language, **cfg.vars}
     dbt_vars.update(extra_vars or {})
     if as_of:
         dbt_vars["as_of_date"] = as_of
@@ -148,11 +164,12 @@ def _release_warehouse() -> None:
 
 def build(cfg: Config, as_of: str | None = None, select: tuple[str, ...] = (),
           progress: Callable[..., None] | None = None, all_tests: bool | None = None,
-          exclude: tuple[str, ...] = ()) -> BuildResult:
+          exclude: tuple[str, ...] = (), full_refresh: bool = False) -> BuildResult:
     # cautious: a test runs only when all the models it reads are selected (a reconciliation test
     # reading marts must not run on a staging-only build)
     extra = ["--select", *select, "--indirect-selection", "cautious"] if select else []
     extra += ["--exclude", *exclude] if exclude else []
+    extra += ["--full-refresh"] if full_refresh else []  # incremental models recompute everything
     result = run_dbt(cfg, "build", as_of=as_of, extra=extra, progress=progress, all_tests=all_tests)
     if not result.success:
         details = "\n".join(f"  - {f}" for f in result.failures[:10]) or "  (see the dbt log)"

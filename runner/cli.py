@@ -155,6 +155,11 @@ accept_shrink_option = click.option(
     "--accept-shrink", is_flag=True, default=False,
     help="Load a full export even when a table would keep fewer than min_keep_share (90%) of its rows, or none.")
 
+full_refresh_option = click.option(
+    "--full-refresh", is_flag=True, default=False,
+    help="Recompute the incremental models whole (they recompute by themselves what their inputs, vars or "
+         "models changed; this is for a hand-edited model or doubt).")
+
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
@@ -250,8 +255,9 @@ def _load(cfg: Config, paths, mapping_name: str | None = None, force: bool = Fal
 @click.option("--all-tests/--daily-tests", default=None,
               help="Also run the dbt unit tests and the tests tagged `deep` (what the loader or another "
                    "test already guarantees), as CI does. Default: config all_tests (off).")
+@full_refresh_option
 @pass_config
-def build(cfg: Config, as_of, select, exclude, all_tests):
+def build(cfg: Config, as_of, select, exclude, all_tests, full_refresh):
     """Run dbt build: every model and its data tests. The warehouse is replaced only if everything passes."""
     from .warehouse import publishing
 
@@ -261,11 +267,11 @@ def build(cfg: Config, as_of, select, exclude, all_tests):
             "or try the demo with `patientbase run --demo`."
         )
     with publishing(cfg) as staged:
-        _build(staged, as_of, select, all_tests, exclude)
+        _build(staged, as_of, select, all_tests, exclude, full_refresh)
     click.echo(f"Published to {describe(cfg)}.")
 
 
-def _build(cfg: Config, as_of, select=(), all_tests=None, exclude=()):
+def _build(cfg: Config, as_of, select=(), all_tests=None, exclude=(), full_refresh=False):
     from .build import build as dbt_build
     from .build import parse_date
 
@@ -273,7 +279,7 @@ def _build(cfg: Config, as_of, select=(), all_tests=None, exclude=()):
     start = time.perf_counter()
     with progress("Building the warehouse (dbt build)") as say:
         result = dbt_build(cfg, as_of=as_of, select=tuple(select), progress=say, all_tests=all_tests,
-                           exclude=tuple(exclude))
+                           exclude=tuple(exclude), full_refresh=full_refresh)
     counts = ", ".join(f"{n} {k}" for k, n in sorted(result.counts.items()))
     click.echo(f"dbt build passed in {time.perf_counter() - start:.1f} s ({counts}).")
     for w in result.warnings[:10]:
@@ -344,8 +350,9 @@ def _check(cfg: Config, verbose: bool = False):
 @as_of_option
 @mapping_option
 @accept_shrink_option
+@full_refresh_option
 @pass_config
-def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping, accept_shrink):
+def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping, accept_shrink, full_refresh):
     """The daily job: load the exports (or the demo), build, check, and print the headline figures.
 
     Without --demo, loads PATHS, or the config's input_dir when no PATHS are given.
@@ -379,7 +386,7 @@ def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping, accept_shr
             # the models reading the predictions are built once, by predict, after it wrote them
             from .predict import DOWNSTREAM
 
-            _build(staged, as_of, exclude=DOWNSTREAM)
+            _build(staged, as_of, exclude=DOWNSTREAM, full_refresh=full_refresh)
             _predict(staged)
             _check(staged)  # an error-severity failure blocks publishing, like a failed dbt test
             _record_call_assignments(staged)  # the day's arms, published with the rest or not at all

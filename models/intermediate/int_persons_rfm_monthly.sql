@@ -15,8 +15,14 @@
      month list, giving the person x month states;
   5. scoring and segment mapping are the macros rfm_scores uses (macros/rfm.sql), per month.
 -#}
-{#- a view: see the model's description (its only reader aggregates it) -#}
-{{ config(materialized='view') }}
+{#- incremental: a build recomputes only the months whose inputs changed (int_rfm_monthly_inputs);
+    Spark's Parquet tables cannot delete rows, so there it is a table rebuilt whole -#}
+{{ config(
+    materialized=('table' if target.type == 'spark' else 'incremental'),
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{{ patient_base.prune_changed_months(ref('int_rfm_monthly_inputs')) }}",
+) }}
 {%- set settings = patient_base.rfm_settings() -%}
 {%- set window = settings.window_months -%}
 {%- set state_months = settings.migration_months + 1 -%}
@@ -40,6 +46,32 @@ as_of as (
     select * from {{ ref('int_as_of_date') }}
 
 ),
+
+inputs as (
+
+    select * from {{ ref('int_rfm_monthly_inputs') }}
+
+),
+
+{% if is_incremental() -%}
+-- the months to compute: those the table does not hold (the prune hook deleted every month from the
+-- first changed one on, and the months a replay or a longer window adds were never there)
+kept as (
+
+    select distinct month from {{ this }}
+
+),
+
+missing as (
+
+    select inputs.month
+    from inputs
+    left join kept
+        on kept.month = inputs.month
+    where inputs.has_states and kept.month is null
+
+),
+{%- endif %}
 
 -- read by rfm_scoring_ctes() when rfm_method = 'thresholds'
 thresholds as (  -- noqa: ST03
@@ -85,7 +117,17 @@ months as (
     from month_numbers
     cross join bounds
 
-),
+){% if is_incremental() %},
+
+-- the states to compute: the missing months and the month before each (its segment is the previous)
+computed_months as (
+
+    select months.month
+    from months
+    where months.month in (select month from missing)
+        or cast({{ dbt.dateadd('month', 1, 'months.month') }} as date) in (select month from missing)
+
+){% endif %},
 
 visit_months as (
 
@@ -245,7 +287,7 @@ states as (
         running_totals.frequency,
         running_totals.monetary
     from running_totals
-    inner join months
+    inner join {{ 'computed_months' if is_incremental() else 'months' }} as months
         on months.month >= running_totals.valid_from_month
         and months.month < coalesce(running_totals.valid_until_month, cast('9999-12-01' as date))
     where running_totals.visits_to_date > 0
@@ -293,10 +335,17 @@ final as (
         with_previous.rfm_cell,
         with_previous.rfm_code,
         with_previous.segment,
-        with_previous.previous_segment
+        with_previous.previous_segment,
+        inputs.input_fingerprint,
+        '{{ invocation_id }}' as computed_by_invocation_id
     from with_previous
     cross join bounds
+    left join inputs
+        on inputs.month = with_previous.month
     where with_previous.month > bounds.first_state_month
+    {%- if is_incremental() %}
+        and with_previous.month in (select month from missing)
+    {%- endif %}
 
 )
 
