@@ -188,6 +188,11 @@ class BGNBDModel:
             at_cutoff = at_cutoff.sample(50_000, random_state=0)
         x, t_x, T = _bgnbd_inputs(at_cutoff)
         self.bgnbd = BGNBD.fit(x, t_x, T)
+        # a handful of persons can drive the parameters to a degenerate corner (seen: 13 persons giving
+        # 1e40 expected visits); a fit that expects the impossible is no model
+        year = self.bgnbd.expected_transactions(x, t_x, T, 52.0)
+        if not np.all(np.isfinite(year)) or np.max(year, initial=0.0) > 365:
+            raise ValueError("the BG/NBD fit is degenerate (more than a visit a day expected)")
         try:
             self.gamma_gamma = GammaGamma.fit(at_cutoff["frequency"], at_cutoff["avg_check"])
         except ValueError:
@@ -361,8 +366,45 @@ def backtest_rows(name: str, scored: pd.DataFrame, actual: pd.DataFrame, meta: d
     return rows
 
 
+def backtest_key(dbt_vars: dict) -> str:
+    """What a backtest depends on besides the data: this module and the BG/NBD code, the prediction vars
+    and the dbt project (the features' definitions)."""
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from .build import project_fingerprint
+
+    here = Path(__file__).resolve().parent
+    settings = {k: v for k, v in sorted(dbt_vars.items()) if k.startswith("prediction_") and k != "prediction_backtest_every_days"}
+    digest = hashlib.sha256((here / "predict.py").read_bytes() + (here / "bgnbd.py").read_bytes())
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode() + project_fingerprint().encode())
+    return digest.hexdigest()[:16]
+
+
+def stored_backtest(wh, as_of, horizon: int, every_days: int, key: str) -> pd.DataFrame | None:
+    """The backtest an earlier predict wrote into this warehouse, when it may stand for today's: the
+    same models and settings (`key`), and as of a day at most `every_days` - 1 days before `as_of`
+    (a replay of an earlier day never reuses a later backtest). None: run the backtest."""
+    if every_days <= 1 or not wh.table_exists("predictions", "backtest"):
+        return None
+    if "backtest_key" not in wh.columns("predictions").get("backtest", []):
+        return None
+    stored = wh.frame("select * from predictions.backtest")
+    if stored.empty or set(stored["backtest_key"]) != {key} or set(stored["horizon_days"].astype(int)) != {horizon}:
+        return None
+    ran = stored["backtest_as_of_date"]
+    if ran.isna().any() or ran.nunique() != 1:
+        return None
+    if not 0 <= (pd.Timestamp(as_of) - pd.Timestamp(ran.iloc[0])).days < every_days:
+        return None
+    stored["as_of_date"] = as_of  # the backtest in force as of today; backtest_as_of_date says when it ran
+    return stored.reindex(columns=BACKTEST_COLUMNS)
+
+
 def run_predictions(wh, horizon: int, step: int, min_persons: int,
-                    progress: Callable[[str], None] | None = None) -> PredictResult:
+                    progress: Callable[[str], None] | None = None, backtest_every_days: int = 1,
+                    backtest_key: str = "") -> PredictResult:
     say = progress or (lambda _m: None)
     seconds: dict[str, float] = {}
     notes: list[str] = []
@@ -379,7 +421,12 @@ def run_predictions(wh, horizon: int, step: int, min_persons: int,
 
     # backtest: models trained only on rows whose one-step label window closed by the backtest cutoff
     backtest: list[dict] = []
-    if not at_backtest.empty:
+    reused = stored_backtest(wh, as_of, horizon, backtest_every_days, backtest_key)
+    if reused is not None:
+        backtest = reused.to_dict("records")
+        notes.append(f"backtest as of {pd.Timestamp(reused['backtest_as_of_date'].iloc[0]).date()} kept: it runs every "
+                     f"{backtest_every_days} days (var prediction_backtest_every_days)")
+    elif not at_backtest.empty:
         t = time.perf_counter()
         say("Backtest: training on the history before as-of minus the horizon")
         train_bt = train_live[train_live["days_before_as_of"] >= horizon + step].copy()
@@ -390,7 +437,8 @@ def run_predictions(wh, horizon: int, step: int, min_persons: int,
                 "horizon_days": horizon}
         for name, model in fitted_bt.items():
             rows = backtest_rows(name, score_frame(model, at_backtest, horizon, with_12m=False), at_backtest,
-                                 {**meta, "is_chosen_model": name == best_bt,
+                                 {**meta, "is_chosen_model": name == best_bt, "backtest_key": backtest_key,
+                                  "backtest_as_of_date": as_of,
                                   "training_rows": len(train_bt) if name != "bg_nbd" else len(at_backtest)})
             backtest += rows
         seconds["backtest"] = time.perf_counter() - t
@@ -424,7 +472,7 @@ SCORE_COLUMNS = ["person_id", "as_of_date", "horizon_days", "p_return", "expecte
                  "predicted_revenue_12m", "p_alive", "model_name", "decile"]
 BACKTEST_COLUMNS = ["model_name", "is_chosen_model", "as_of_date", "cutoff_date", "horizon_days", "decile",
                     "persons", "returners", "predicted_returners", "auc", "top_decile_lift", "actual_revenue",
-                    "predicted_revenue", "training_rows"]
+                    "predicted_revenue", "training_rows", "backtest_as_of_date", "backtest_key"]
 
 
 SCORE_TYPES = {"person_id": "varchar", "as_of_date": "date", "horizon_days": "integer", "p_return": "double",
@@ -433,7 +481,8 @@ SCORE_TYPES = {"person_id": "varchar", "as_of_date": "date", "horizon_days": "in
 BACKTEST_TYPES = {"model_name": "varchar", "is_chosen_model": "boolean", "as_of_date": "date", "cutoff_date": "date",
                   "horizon_days": "integer", "decile": "integer", "persons": "integer", "returners": "integer",
                   "predicted_returners": "double", "auc": "double", "top_decile_lift": "double",
-                  "actual_revenue": "double", "predicted_revenue": "double", "training_rows": "integer"}
+                  "actual_revenue": "double", "predicted_revenue": "double", "training_rows": "integer",
+                  "backtest_as_of_date": "date", "backtest_key": "varchar"}
 
 
 def _write(wh, scores: pd.DataFrame, backtest: pd.DataFrame) -> None:
@@ -454,13 +503,15 @@ def predict(cfg: Config, progress: Callable[[str], None] | None = None) -> Predi
     horizon = int(dbt_vars.get("prediction_horizon_days") or 180)
     step = int(dbt_vars.get("prediction_step_days") or 30)
     min_persons = int(dbt_vars.get("prediction_min_persons") or 300)
+    every = dbt_vars.get("prediction_backtest_every_days")
+    every = 1 if every is None else int(every)
     # before anything is written: does this command's version already hold every model (DuckDB's copy,
     # or `run` after its build), or does it start empty (PostgreSQL/Spark, `predict` alone)?
     complete = models_built(cfg)
     with open_warehouse(cfg, read_only=False) as wh:
         if not wh.table_exists("intermediate", "int_persons_features_at_cutoff"):
             raise PatientbaseError("No features to predict from: run `patientbase build` first.")
-        result = run_predictions(wh, horizon, step, min_persons, progress)
+        result = run_predictions(wh, horizon, step, min_persons, progress, every, backtest_key(dbt_vars))
     t = time.perf_counter()
     as_of = str(result.as_of_date) if result.as_of_date is not None else None
     downstream = list(DOWNSTREAM)

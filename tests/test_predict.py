@@ -8,6 +8,7 @@ the backtest cutoff is 2025-01-02 and the training cutoffs are 30, 60, … 360 d
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal as D
 
 import numpy as np
@@ -145,7 +146,7 @@ def test_marts_build_empty_before_predict_has_run(clinic15):
     assert clinic15.scalar("select count(*) from marts.prediction_backtest") == 0
 
 
-def test_a_small_clinic_falls_back_and_the_mart_says_which_model_scored(tmp_path_factory):
+def test_a_small_clinic_falls_back_the_mart_says_which_model_scored_and_the_backtest_runs_weekly(tmp_path_factory):
     """13 persons (< prediction_min_persons = 300): no gradient boosting; BG/NBD or RFM rules score every
     person with a completed visit (12 of 13: P06 never came) and the mart names the model."""
     with workspace_at(tmp_path_factory.mktemp("clinic15_predict")) as w:
@@ -164,6 +165,24 @@ def test_a_small_clinic_falls_back_and_the_mart_says_which_model_scored(tmp_path
         sources = {s for (s,) in w.query("select distinct conversion_rate_source from marts.patient_next_action "
                                          "where action_code <> 'none'")}
         assert sources <= {"predicted", "observed", "assumed"}
+
+        # the backtest reruns weekly (var prediction_backtest_every_days, 7): two days later it is kept,
+        # as of the day it ran; a replay of an earlier day, or a daily setting, runs it again
+        first = w.query("select * exclude (as_of_date) from marts.prediction_backtest order by model_name, decile")
+
+        def backtest_after(as_of: str) -> tuple[set, str]:
+            w.invoke("build", "--as-of", as_of, "--select",
+                     "+int_persons_features_at_cutoff +int_persons_returns_after_cutoff")
+            out = w.invoke("predict").output
+            return {d for (d,) in w.query("select distinct backtest_as_of_date from marts.prediction_backtest")}, out
+
+        dates, out = backtest_after("2025-07-03")
+        assert dates == {dt.date(2025, 7, 1)} and "backtest as of 2025-07-01 kept" in out
+        kept = "select * exclude (as_of_date) from marts.prediction_backtest order by model_name, decile"
+        assert w.query(kept) == first
+        assert backtest_after("2025-06-30")[0] == {dt.date(2025, 6, 30)}
+        w.config("vars:\n  prediction_backtest_every_days: 1\n")
+        assert backtest_after("2025-07-02")[0] == {dt.date(2025, 7, 2)}
 
 
 def simulate_bgnbd(n, r, alpha, a, b, seed=1):

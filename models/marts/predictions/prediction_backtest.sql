@@ -34,7 +34,8 @@ final as (
         backtest.actual_revenue,
         backtest.predicted_revenue,
         backtest.training_rows,
-        backtest.as_of_date
+        backtest.as_of_date,
+        coalesce(backtest.backtest_as_of_date, backtest.as_of_date) as backtest_as_of_date
     from backtest
     inner join as_of
         on backtest.as_of_date = as_of.as_of_date

@@ -16,4 +16,5 @@
     ['actual_revenue', patient_base.type_money()],
     ['predicted_revenue', patient_base.type_money()],
     ['training_rows', dbt.type_int()],
+    ['backtest_as_of_date', 'date'],
 ]) }}
