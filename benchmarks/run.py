@@ -138,12 +138,24 @@ def next_day(folder: Path) -> None:
             fh.write((b"" if data.endswith(b"\n") else b"\n") + last + b"\n")
 
 
+def slowest_models(workdir: Path, n: int = 8) -> list[list]:
+    """The dbt build's slowest models, from its run_results.json: [[model, seconds], …]."""
+    path = workdir / ".patientbase" / "target" / "run_results.json"
+    if not path.exists():
+        return []
+    results = json.loads(path.read_text(encoding="utf-8"))["results"]
+    models = [(r["unique_id"].split(".")[-1], r["execution_time"]) for r in results if r["unique_id"].startswith("model.")]
+    return [[name, round(seconds, 1)] for name, seconds in sorted(models, key=lambda m: -m[1])[:n]]
+
+
 def run_day(workdir: Path, env: dict) -> dict:
     stages = {}
     for stage, args in STAGES:
         stages[stage] = run_stage(cli(*args), workdir, env)
         if stages[stage]["exit_code"] != 0:
             print(f"  {stage} failed: {stages[stage]['tail']}", file=sys.stderr)
+        if stage == "build":
+            stages[stage]["slowest_models"] = slowest_models(workdir)
     return stages
 
 
@@ -200,6 +212,7 @@ def bench_scale(persons: int, keep: Path | None) -> dict:
     reference_run = reference(workdir, env)
     next_day(workdir / "demo")
     daily = run_day(workdir, env)
+    full = run_stage(cli("build", "--full-refresh"), workdir, env)  # the next day's build, incremental models whole
     core = run_stage(cli("build", "--select", " ".join(CORE_MARTS)), workdir, env)
     whole_read = run_stage(cli("load", "--force", "demo"), workdir, env)
     notebook = run_stage([sys.executable, str(HERE / "notebook.py"), str(workdir / "demo")], workdir, env)
@@ -217,6 +230,7 @@ def bench_scale(persons: int, keep: Path | None) -> dict:
         "next_day": daily,
         "reference": reference_run,
         "core_build": core,
+        "full_rebuild": full,
         "whole_read": whole_read,
         "notebook": notebook,
         "run": as_users_run_it,
@@ -269,6 +283,10 @@ def markdown(report: dict) -> str:
         )
         lines.append(f"| | | reference (one DuckDB SQL script){failed(ref)} | {ref['seconds']:.1f} | "
                      f"| {ref['peak_rss_mb']:,.0f} |")
+        if "full_rebuild" in scale:
+            full = scale["full_rebuild"]
+            lines.append(f"| | | build --full-refresh (the next day's build, incremental models whole){failed(full)} | "
+                         f"| {full['seconds']:.1f} | {full['peak_rss_mb']:,.0f} |")
         core = scale["core_build"]
         lines.append(f"| | | build of the core marts only (what the reference computes){failed(core)} | "
                      f"| {core['seconds']:.1f} | {core['peak_rss_mb']:,.0f} |")
@@ -283,6 +301,12 @@ def markdown(report: dict) -> str:
             lines.append(f"| | | pandas notebook (RFM and cohorts only, benchmarks/notebook.py){failed(book)} | "
                          f"| {book['seconds']:.1f} | {book['peak_rss_mb']:,.0f} |")
             lines.append(f"| | | `run` ÷ notebook | | {scale['run_to_notebook']}× | |")
+    for scale in report["scales"]:
+        slow = scale["next_day"]["build"].get("slowest_models")
+        if slow:
+            lines.append("")
+            lines.append(f"Slowest models of the next day's build at {scale['persons']:,} persons (s, 2 threads): "
+                         + ", ".join(f"{name} {seconds}" for name, seconds in slow) + ".")
     lines += engines_markdown(report)
     if len(report["scales"]) > 1:
         lines.append("")
