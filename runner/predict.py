@@ -99,10 +99,18 @@ def _read(wh, where: str) -> pd.DataFrame:
     return frame
 
 
-def _categorical(frames: list[pd.DataFrame]) -> None:
-    """Same categories in every frame (HistGradientBoosting reads them from the dtype)."""
+def _categories(wh, where: str) -> dict[str, set]:
+    """The values each categorical feature takes in the rows matching `where`, without reading them."""
+    return {c: {v for (v,) in wh.rows(f"select distinct features.{c} from intermediate.int_persons_features_at_cutoff "
+                                      f"as features where {where} and features.{c} is not null")}
+            for c in CATEGORICAL_FEATURES}
+
+
+def _categorical(frames: list[pd.DataFrame], also: dict[str, set] | None = None) -> None:
+    """Same categories in every frame (HistGradientBoosting reads them from the dtype), with `also`'s
+    values of rows not read."""
     for c in CATEGORICAL_FEATURES:
-        values = sorted(set().union(*(set(f[c].dropna().unique()) for f in frames)))
+        values = sorted(set().union(*(set(f[c].dropna().unique()) for f in frames), (also or {}).get(c, set())))
         for f in frames:
             f[c] = pd.Categorical(f[c], categories=values)
 
@@ -409,19 +417,21 @@ def run_predictions(wh, horizon: int, step: int, min_persons: int,
     seconds: dict[str, float] = {}
     notes: list[str] = []
     start = time.perf_counter()
+    as_of = wh.scalar("select as_of_date from intermediate.int_as_of_date")
+    reused = stored_backtest(wh, as_of, horizon, backtest_every_days, backtest_key)
     say("Reading features")
     today = _read(wh, "features.is_scoring_cutoff")
-    at_backtest = _read(wh, "features.is_backtest_cutoff")
+    # a kept backtest needs no rows at its cutoff, only their categories (the same dtype as when read)
+    at_backtest = today.iloc[:0].copy() if reused is not None else _read(wh, "features.is_backtest_cutoff")
     # the build chose the training rows (a stable sample beyond var prediction_max_training_rows)
     train_live = _read(wh, "features.is_training_row")
-    _categorical([today, at_backtest, train_live])
+    _categorical([today, at_backtest, train_live],
+                 _categories(wh, "features.is_backtest_cutoff") if reused is not None else None)
     seconds["read"] = time.perf_counter() - start
     seconds["training_rows"] = len(train_live)
-    as_of = wh.scalar("select as_of_date from intermediate.int_as_of_date")
 
     # backtest: models trained only on rows whose one-step label window closed by the backtest cutoff
     backtest: list[dict] = []
-    reused = stored_backtest(wh, as_of, horizon, backtest_every_days, backtest_key)
     if reused is not None:
         backtest = reused.to_dict("records")
         notes.append(f"backtest as of {pd.Timestamp(reused['backtest_as_of_date'].iloc[0]).date()} kept: it runs every "
