@@ -71,6 +71,14 @@ missing as (
     where inputs.has_states and kept.month is null
 
 ),
+
+-- no state after the last missing month is computed, so no event after it is read: a day with
+-- nothing to recompute reads no history at all (null when nothing is missing)
+last_missing as (
+
+    select max(month) as month from missing
+
+),
 {%- endif %}
 
 -- read by rfm_scoring_ctes() when rfm_method = 'thresholds'
@@ -142,9 +150,15 @@ visit_months as (
         0 as amount
     from visits
     cross join bounds
+    {%- if is_incremental() %}
+    cross join last_missing
+    {%- endif %}
     where visits.is_completed
         and visits.person_id is not null
         and visits.visit_date < bounds.history_end_date
+        {%- if is_incremental() %}
+        and visits.visit_month <= last_missing.month
+        {%- endif %}
     group by
         visits.person_id,
         case
@@ -167,8 +181,14 @@ payment_months as (
         sum(payments.amount) as amount
     from payments
     cross join bounds
+    {%- if is_incremental() %}
+    cross join last_missing
+    {%- endif %}
     where payments.person_id is not null
         and payments.paid_date < bounds.history_end_date
+        {%- if is_incremental() %}
+        and payments.paid_month <= last_missing.month
+        {%- endif %}
     group by
         payments.person_id,
         case
