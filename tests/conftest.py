@@ -52,13 +52,25 @@ def workspace_at(root: Path):
         yield Workspace(root)
 
 
-@pytest.fixture(scope="module")
-def clinic15(tmp_path_factory):
-    """clinic15 loaded and built as of 2025-07-01 once per test module (see fixtures/clinic15/README.md)."""
-    with workspace_at(tmp_path_factory.mktemp("clinic15")) as w:
+@pytest.fixture(scope="session")
+def clinic15_built(tmp_path_factory) -> Workspace:
+    """clinic15 loaded and built as of 2025-07-01 once per test session (see fixtures/clinic15/README.md).
+    Never used directly: each module works on its own copy (`clinic15`)."""
+    with workspace_at(tmp_path_factory.mktemp("clinic15_built")) as w:
         w.invoke("load", str(w.copy_fixture("clinic15")))
         # the dbt unit tests run here (the daily build skips them); keep the output for a test to check
         w.build_output = w.invoke("build", "--as-of", "2025-07-01", "--all-tests").output
+    return w
+
+
+@pytest.fixture(scope="module")
+def clinic15(clinic15_built, tmp_path_factory):
+    """A private copy of the built clinic15 workspace for one test module, open as the working
+    directory: what a module does to it (checks, exports, loads) no other module sees."""
+    root = tmp_path_factory.mktemp("clinic15")
+    shutil.copytree(clinic15_built.root, root, dirs_exist_ok=True)
+    with workspace_at(root) as w:
+        w.build_output = clinic15_built.build_output
         yield w
 
 
