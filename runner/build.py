@@ -64,9 +64,14 @@ def dbt_args(cfg: Config, command: str, as_of: str | None = None, extra: list[st
     project = project_dir()
     # the call list's administrators and capacity come from the config (vars can still override them);
     # the texts people read (actions, reasons, offers, segment names) are in the config's language
+    from .predict import backtest_key, project_vars
+
     dbt_vars = {"project_fingerprint": project_fingerprint(), "call_list_admins": list(cfg.admins),
                 "calls_per_admin": cfg.calls_per_admin, "language": cfg.language, **cfg.vars}
     dbt_vars.update(extra_vars or {})
+    # what the stored backtest must have been made by for today's predict to keep it (and the build to
+    # leave out the backtest cutoff's features): int_prediction_backtest_kept
+    dbt_vars["prediction_backtest_key"] = backtest_key(project_vars(cfg))
     if as_of:
         dbt_vars["as_of_date"] = as_of
     args = [

@@ -99,19 +99,12 @@ def _read(wh, where: str) -> pd.DataFrame:
     return frame
 
 
-def _categories(wh, where: str) -> dict[str, set]:
-    """The values each categorical feature takes in the rows matching `where`, without reading them."""
-    return {c: {v for (v,) in wh.rows(f"select distinct features.{c} from intermediate.int_persons_features_at_cutoff "
-                                      f"as features where {where} and features.{c} is not null")}
-            for c in CATEGORICAL_FEATURES}
-
-
-def _categorical(frames: list[pd.DataFrame], also: dict[str, set] | None = None) -> None:
-    """Same categories in every frame (HistGradientBoosting reads them from the dtype), with `also`'s
-    values of rows not read."""
+def _categorical(frames: list[pd.DataFrame], also: list[pd.DataFrame] = ()) -> None:
+    """The same categories, those `frames` take, in every frame and in `also`'s (HistGradientBoosting
+    reads them from the dtype)."""
     for c in CATEGORICAL_FEATURES:
-        values = sorted(set().union(*(set(f[c].dropna().unique()) for f in frames), (also or {}).get(c, set())))
-        for f in frames:
+        values = sorted(set().union(*(set(f[c].dropna().unique()) for f in frames)))
+        for f in [*frames, *also]:
             f[c] = pd.Categorical(f[c], categories=values)
 
 
@@ -384,28 +377,22 @@ def backtest_key(dbt_vars: dict) -> str:
     from .build import project_fingerprint
 
     here = Path(__file__).resolve().parent
-    settings = {k: v for k, v in sorted(dbt_vars.items()) if k.startswith("prediction_") and k != "prediction_backtest_every_days"}
+    settings = {k: v for k, v in sorted(dbt_vars.items())
+                if k.startswith("prediction_") and k not in ("prediction_backtest_every_days", "prediction_backtest_key")}
     digest = hashlib.sha256((here / "predict.py").read_bytes() + (here / "bgnbd.py").read_bytes())
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode() + project_fingerprint().encode())
     return digest.hexdigest()[:16]
 
 
-def stored_backtest(wh, as_of, horizon: int, every_days: int, key: str) -> pd.DataFrame | None:
-    """The backtest an earlier predict wrote into this warehouse, when it may stand for today's: the
-    same models and settings (`key`), and as of a day at most `every_days` - 1 days before `as_of`
-    (a replay of an earlier day never reuses a later backtest). None: run the backtest."""
-    if every_days <= 1 or not wh.table_exists("predictions", "backtest"):
+def stored_backtest(wh, as_of) -> pd.DataFrame | None:
+    """The backtest an earlier predict wrote into this warehouse, when it stands for today's: the build
+    decided it (intermediate.int_prediction_backtest_kept: run weekly, by the same code and settings,
+    never a later day's for a replay) and left out the backtest cutoff's features. None: run it."""
+    if not wh.table_exists("intermediate", "int_prediction_backtest_kept"):
         return None
-    if "backtest_key" not in wh.columns("predictions").get("backtest", []):
+    if not wh.scalar("select is_kept from intermediate.int_prediction_backtest_kept"):
         return None
     stored = wh.frame("select * from predictions.backtest")
-    if stored.empty or set(stored["backtest_key"]) != {key} or set(stored["horizon_days"].astype(int)) != {horizon}:
-        return None
-    ran = stored["backtest_as_of_date"]
-    if ran.isna().any() or ran.nunique() != 1:
-        return None
-    if not 0 <= (pd.Timestamp(as_of) - pd.Timestamp(ran.iloc[0])).days < every_days:
-        return None
     stored["as_of_date"] = as_of  # the backtest in force as of today; backtest_as_of_date says when it ran
     return stored.reindex(columns=BACKTEST_COLUMNS)
 
@@ -418,15 +405,16 @@ def run_predictions(wh, horizon: int, step: int, min_persons: int,
     notes: list[str] = []
     start = time.perf_counter()
     as_of = wh.scalar("select as_of_date from intermediate.int_as_of_date")
-    reused = stored_backtest(wh, as_of, horizon, backtest_every_days, backtest_key)
+    reused = stored_backtest(wh, as_of)
     say("Reading features")
     today = _read(wh, "features.is_scoring_cutoff")
-    # a kept backtest needs no rows at its cutoff, only their categories (the same dtype as when read)
+    # a kept backtest: the build left out the rows at its cutoff (but for the training rows there)
     at_backtest = today.iloc[:0].copy() if reused is not None else _read(wh, "features.is_backtest_cutoff")
     # the build chose the training rows (a stable sample beyond var prediction_max_training_rows)
     train_live = _read(wh, "features.is_training_row")
-    _categorical([today, at_backtest, train_live],
-                 _categories(wh, "features.is_backtest_cutoff") if reused is not None else None)
+    # the categories today's and the training rows take, the same whether the backtest runs or is kept
+    # (a value seen only at the backtest cutoff is unknown to the models, read as missing)
+    _categorical([today, train_live], also=[at_backtest])
     seconds["read"] = time.perf_counter() - start
     seconds["training_rows"] = len(train_live)
 
@@ -553,7 +541,7 @@ def summary_lines(result: PredictResult) -> list[str]:
     bt = result.backtest
     if not bt.empty:
         total = bt[bt["decile"].isna()]
-        lines.append(f"Backtest at {total['cutoff_date'].iloc[0]} (trained only on what came before it):")
+        lines.append(f"Backtest at {pd.Timestamp(total['cutoff_date'].iloc[0]).date()} (trained only on what came before it):")
         for row in total.itertuples():
             auc = f"{row.auc:.3f}" if row.auc is not None and not pd.isna(row.auc) else "n/a"
             lift = f"{row.top_decile_lift:.2f}" if row.top_decile_lift is not None and not pd.isna(row.top_decile_lift) else "n/a"

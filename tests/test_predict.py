@@ -150,6 +150,8 @@ def test_a_small_clinic_falls_back_the_mart_says_which_model_scored_and_the_back
     """13 persons (< prediction_min_persons = 300): no gradient boosting; BG/NBD or RFM rules score every
     person with a completed visit (12 of 13: P06 never came) and the mart names the model."""
     with workspace_at(tmp_path_factory.mktemp("clinic15_predict")) as w:
+        # a sample of the training rows, so the backtest cutoff's persons are not all training rows too
+        w.config("vars:\n  prediction_max_training_rows: 20\n")
         w.invoke("load", str(w.copy_fixture("clinic15")))
         w.invoke("build", "--as-of", "2025-07-01")
         out = w.invoke("predict").output
@@ -170,6 +172,12 @@ def test_a_small_clinic_falls_back_the_mart_says_which_model_scored_and_the_back
         # as of the day it ran; a replay of an earlier day, or a daily setting, runs it again
         first = w.query("select * exclude (as_of_date) from marts.prediction_backtest order by model_name, decile")
 
+        # persons at the backtest cutoff (12 of 13 have a visit before 2025-01-01 or so) and, of them,
+        # those that are not training rows too: the build computes these only when the backtest runs
+        at_cutoff = ("select count(*), count(case when not is_training_row then 1 end) "
+                     "from intermediate.int_persons_features_at_cutoff where is_backtest_cutoff")
+        assert w.query(at_cutoff)[0][1] > 0
+
         def backtest_after(as_of: str) -> tuple[set, str]:
             w.invoke("build", "--as-of", as_of, "--select",
                      "+int_persons_features_at_cutoff +int_persons_returns_after_cutoff")
@@ -180,9 +188,12 @@ def test_a_small_clinic_falls_back_the_mart_says_which_model_scored_and_the_back
         assert dates == {dt.date(2025, 7, 1)} and "backtest as of 2025-07-01 kept" in out
         kept = "select * exclude (as_of_date) from marts.prediction_backtest order by model_name, decile"
         assert w.query(kept) == first
+        assert w.query(at_cutoff)[0][1] == 0  # kept: only the training rows at its cutoff were built
         assert backtest_after("2025-06-30")[0] == {dt.date(2025, 6, 30)}
-        w.config("vars:\n  prediction_backtest_every_days: 1\n")
+        assert w.query(at_cutoff)[0][1] > 0
+        w.config("vars:\n  prediction_max_training_rows: 20\n  prediction_backtest_every_days: 1\n")
         assert backtest_after("2025-07-02")[0] == {dt.date(2025, 7, 2)}
+        assert w.query(at_cutoff)[0][1] > 0
 
 
 def simulate_bgnbd(n, r, alpha, a, b, seed=1):

@@ -5,7 +5,8 @@
   has one definition. "Before the cutoff" is strict: a visit, payment, no-show, plan or call on the
   cutoff date itself is not known yet. A booking counts when it was made before the cutoff for a date
   on or after it, whatever later became of it (its cancellation may come after the cutoff).
-  The rows of the scoring and backtest cutoffs are all there; of the training rows (past cutoffs at
+  The rows of the scoring cutoff are all there, and those of the backtest cutoff on a day predict runs
+  the backtest (int_prediction_backtest_kept: weekly, not daily); of the training rows (past cutoffs at
   least one step back), beyond `prediction_max_training_rows` a stable hash sample of about that many
   (`is_training_row`), chosen before any feature is computed: at a million persons the 13 cutoffs'
   features for everyone cost most of the build, and the models read at most that many.
@@ -23,6 +24,12 @@ with
 cutoffs as (
 
     select * from {{ ref('int_prediction_cutoffs') }}
+
+),
+
+backtest as (
+
+    select * from {{ ref('int_prediction_backtest_kept') }}
 
 ),
 
@@ -124,12 +131,15 @@ sampled as (
 
 ),
 
+-- the backtest cutoff's persons only when predict runs the backtest today (not when it keeps the last)
 kept as (
 
-    select * from sampled
-    where is_scoring_cutoff
-        or is_backtest_cutoff
-        or is_training_row
+    select sampled.*
+    from sampled
+    cross join backtest
+    where sampled.is_scoring_cutoff
+        or (sampled.is_backtest_cutoff and not backtest.is_kept)
+        or sampled.is_training_row
 
 ),
 

@@ -1,0 +1,71 @@
+{#-
+  One row: whether today's predict keeps the backtest the warehouse already holds (source
+  predictions.backtest) instead of running it again, decided here once, for the build and for predict:
+  the features of the backtest cutoff's persons are computed only when the backtest runs.
+  Kept when var `prediction_backtest_every_days` is above 1 and the stored backtest is one run, dated
+  at most that many days minus one before the as-of date (never after it: a replay of an earlier day
+  reruns it), for the same horizon and made by the same code, prediction vars and dbt project
+  (var `prediction_backtest_key`, which the runner passes; without it, as in a plain `dbt build`, the
+  backtest always runs).
+-#}
+{%- set key = var('prediction_backtest_key', none) -%}
+{%- set every = var('prediction_backtest_every_days', 7) -%}
+{%- set every = 1 if every is none else every | int -%}
+{%- set horizon = var('prediction_horizon_days', 180) | int -%}
+
+with
+
+stored as (
+
+    {{ patient_base.optional_source('predictions', 'backtest', [
+        ['horizon_days', dbt.type_int()],
+        ['backtest_as_of_date', 'date'],
+        ['backtest_key', dbt.type_string()],
+    ]) | indent(4) }}
+
+),
+
+as_of as (
+
+    select * from {{ ref('int_as_of_date') }}
+
+),
+
+runs as (
+
+    select
+        count(*) as backtest_rows,
+        count(distinct backtest_as_of_date) as run_dates,
+        sum(case when backtest_as_of_date is null then 1 else 0 end) as undated_rows,
+        max(backtest_as_of_date) as backtest_as_of_date,
+        sum(case
+            when backtest_key = '{{ (key or "") | replace("'", "''") }}' and horizon_days = {{ horizon }} then 0
+            else 1
+        end) as other_rows
+    from stored
+
+),
+
+final as (
+
+    select
+        runs.backtest_as_of_date,
+        {% if key and every > 1 -%}
+        coalesce(
+            runs.backtest_rows > 0
+            and runs.run_dates = 1
+            and runs.undated_rows = 0
+            and runs.other_rows = 0
+            and runs.backtest_as_of_date <= as_of.as_of_date
+            and {{ patient_base.days_between('runs.backtest_as_of_date', 'as_of.as_of_date') }} < {{ every }},
+            false
+        )
+        {%- else -%}
+        false
+        {%- endif %} as is_kept
+    from runs
+    cross join as_of
+
+)
+
+select * from final
