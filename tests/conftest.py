@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
+import types
 from pathlib import Path
 
 import duckdb
@@ -67,11 +68,31 @@ def clinic15_built(tmp_path_factory) -> Workspace:
 def clinic15(clinic15_built, tmp_path_factory):
     """A private copy of the built clinic15 workspace for one test module, open as the working
     directory: what a module does to it (checks, exports, loads) no other module sees."""
-    root = tmp_path_factory.mktemp("clinic15")
-    shutil.copytree(clinic15_built.root, root, dirs_exist_ok=True)
+    yield from private_copy(clinic15_built, tmp_path_factory.mktemp("clinic15"))
+
+
+def private_copy(built: Workspace, root: Path):
+    """`built`'s workspace copied into `root`, open as the working directory, with the output of the
+    command that built it as if it had run there (its paths name `root`)."""
+    shutil.copytree(built.root, root, dirs_exist_ok=True)
     with workspace_at(root) as w:
-        w.build_output = clinic15_built.build_output
+        w.build_output = built.build_output.replace(str(built.root), str(root))
         yield w
+
+
+@pytest.fixture(scope="session")
+def demo_run_built(tmp_path_factory) -> Workspace:
+    """`patientbase run --demo --patients 1500`, once per session; modules use private copies."""
+    with workspace_at(tmp_path_factory.mktemp("run_demo_built")) as w:
+        w.build_output = w.invoke("run", "--demo", "--patients", "1500").output
+    return w
+
+
+@pytest.fixture(scope="module")
+def demo_run(demo_run_built, tmp_path_factory):
+    """A private copy of the demo's daily run for one module, and what `run` printed (as `.output`)."""
+    for w in private_copy(demo_run_built, tmp_path_factory.mktemp("run_demo")):
+        yield w, types.SimpleNamespace(output=w.build_output)
 
 
 @pytest.fixture

@@ -481,16 +481,11 @@ def assert_every_chart_drawn(state: list[dict], expected: set[str]) -> None:
         assert len(chart["reading"]) > 20, f"{chart['key']}: no reading aid"
 
 
-@pytest.fixture(scope="module")
-def demo1000(tmp_path_factory):
-    """The daily job on a 1,000-patient demo: it ends by writing the report."""
-    with workspace_at(tmp_path_factory.mktemp("report_demo")) as ws:
-        result = ws.invoke("run", "--demo", "--patients", "1000")
-        yield ws, result
+# demo_run (conftest.py): the daily job on the 1,500-patient demo, which ends by writing the report
 
 
-def test_run_demo_writes_the_report(demo1000):
-    ws, result = demo1000
+def test_run_demo_writes_the_report(demo_run):
+    ws, result = demo_run
     path = ws.root / "exports" / "report.html"
     assert f"-> {path}" in result.output
     assert result.output.index("Headline figures") < result.output.index("Report (ru")
@@ -498,7 +493,7 @@ def test_run_demo_writes_the_report(demo1000):
     assert cards(page) >= BASE_CHARTS
 
 
-def test_every_ltv_in_the_report_is_kpi_headlines(demo1000):
+def test_every_ltv_in_the_report_is_kpi_headlines(demo_run):
     """Issue #15: the tile said 26,708 ₽ and the cohort chart 27,731 ₽, both read as "LTV at 12 months".
     The chart's month 12 is the end of the 12th calendar month after the first-visit month (12-13 months
     of payments, cohorts with that month complete); the LTV is exactly 12 months from each first visit
@@ -507,7 +502,7 @@ def test_every_ltv_in_the_report_is_kpi_headlines(demo1000):
     kpi_headline.ltv_12m."""
     from patientbase.report import Fmt
 
-    ws, _ = demo1000
+    ws, _ = demo_run
     page = (ws.root / "exports" / "report.html").read_text(encoding="utf-8")
     ltv, = ws.query("select ltv_12m from marts.kpi_headline")[0]
     calendar_12, = ws.query(
@@ -525,8 +520,8 @@ def test_every_ltv_in_the_report_is_kpi_headlines(demo1000):
 
 
 @needs_chromium
-def test_report_renders_in_chromium_with_every_chart_filled(demo1000):
-    ws, _ = demo1000
+def test_report_renders_in_chromium_with_every_chart_filled(demo_run):
+    ws, _ = demo_run
     path = ws.root / "exports" / "report.html"
     screenshot = artifact("report.png")
     start = time.perf_counter()

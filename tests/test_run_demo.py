@@ -3,15 +3,8 @@
 from __future__ import annotations
 
 import duckdb
-import pytest
-from conftest import workspace_at
 
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    with workspace_at(tmp_path_factory.mktemp("run_demo")) as w:
-        result = w.invoke("run", "--demo", "--patients", "1500")
-        yield w, result
+# demo_run (conftest.py): a private copy of `patientbase run --demo --patients 1500`, run once per session
 
 
 def test_run_demo_prints_a_summary_and_publishes_the_warehouse(demo_run):

@@ -22,7 +22,8 @@ def test_python_code_passes_ruff():
 
 def test_dbt_models_pass_sqlfluff(tmp_path):
     """The models keep the house style of `.sqlfluff` (dbt templater, DuckDB dialect): one sqlfluff
-    process for every model, as the dbt templater compiles the whole project once per process.
+    run for every model, as the dbt templater compiles the whole project once per process; two worker
+    processes (measured: 98 -> 70 s on 2 cores).
     Macros are not linted: the dbt templater lints models (it skips macro files)."""
     env = {
         **os.environ,
@@ -33,7 +34,7 @@ def test_dbt_models_pass_sqlfluff(tmp_path):
         "DBT_LOG_PATH": str(tmp_path / "logs"),
     }
     result = subprocess.run(
-        [sys.executable, "-m", "sqlfluff", "lint", "models", "--format", "json", "--nocolor"],
+        [sys.executable, "-m", "sqlfluff", "lint", "models", "--format", "json", "--nocolor", "--processes", "2"],
         cwd=ROOT, capture_output=True, text=True, timeout=900, env=env,
     )
     try:

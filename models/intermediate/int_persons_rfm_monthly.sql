@@ -72,13 +72,6 @@ missing as (
 
 ),
 
--- no state after the last missing month is computed, so no event after it is read: a day with
--- nothing to recompute reads no history at all (null when nothing is missing)
-last_missing as (
-
-    select max(month) as month from missing
-
-),
 {%- endif %}
 
 -- read by rfm_scoring_ctes() when rfm_method = 'thresholds'
@@ -137,6 +130,18 @@ computed_months as (
 
 ){% endif %},
 
+-- the last state month computed: no event after it is read, so a day with nothing to recompute reads
+-- no history (null: no month is missing); a full build computes every month to the last complete one
+last_computed as (
+
+    {% if is_incremental() -%}
+    select max(month) as month from missing
+    {%- else -%}
+    select last_month as month from bounds
+    {%- endif %}
+
+),
+
 visit_months as (
 
     select
@@ -150,15 +155,11 @@ visit_months as (
         0 as amount
     from visits
     cross join bounds
-    {%- if is_incremental() %}
-    cross join last_missing
-    {%- endif %}
+    cross join last_computed
     where visits.is_completed
         and visits.person_id is not null
         and visits.visit_date < bounds.history_end_date
-        {%- if is_incremental() %}
-        and visits.visit_month <= last_missing.month
-        {%- endif %}
+        and visits.visit_month <= last_computed.month
     group by
         visits.person_id,
         case
@@ -181,14 +182,10 @@ payment_months as (
         sum(payments.amount) as amount
     from payments
     cross join bounds
-    {%- if is_incremental() %}
-    cross join last_missing
-    {%- endif %}
+    cross join last_computed
     where payments.person_id is not null
         and payments.paid_date < bounds.history_end_date
-        {%- if is_incremental() %}
-        and payments.paid_month <= last_missing.month
-        {%- endif %}
+        and payments.paid_month <= last_computed.month
     group by
         payments.person_id,
         case
