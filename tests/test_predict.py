@@ -172,8 +172,8 @@ def test_a_small_clinic_falls_back_the_mart_says_which_model_scored_and_the_back
         # as of the day it ran; a replay of an earlier day, or a daily setting, runs it again
         first = w.query("select * exclude (as_of_date) from marts.prediction_backtest order by model_name, decile")
 
-        # persons at the backtest cutoff (12 of 13 have a visit before 2025-01-01 or so) and, of them,
-        # those that are not training rows too: the build computes these only when the backtest runs
+        # persons with a completed visit before the backtest cutoff and, of them, those that are not
+        # training rows too: the build computes these only when the backtest runs
         at_cutoff = ("select count(*), count(case when not is_training_row then 1 end) "
                      "from intermediate.int_persons_features_at_cutoff where is_backtest_cutoff")
         assert w.query(at_cutoff)[0][1] > 0

@@ -71,7 +71,6 @@ missing as (
     where inputs.has_states and kept.month is null
 
 ),
-
 {%- endif %}
 
 -- read by rfm_scoring_ctes() when rfm_method = 'thresholds'
