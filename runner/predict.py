@@ -523,8 +523,11 @@ def predict(cfg: Config, progress: Callable[[str], None] | None = None) -> Predi
             details = "\n".join(f"  - {f}" for f in rest.failures[:10])
             raise PatientbaseError(f"Building the new version of the models failed:\n{details}")
     # eager: every test touching a model that reads the predictions, those that also read an upstream
-    # model included (`run` builds these models only here)
-    rebuilt = run_dbt(cfg, "build", as_of=as_of, progress=progress,
+    # model included (`run` builds these models only here). None of them reads var `as_of_date` (only
+    # int_as_of_date does, and it is not rebuilt here). So when the version already holds every model
+    # the date is left out: the vars then stay the same from day to day (after a build without --as-of
+    # they are the build's), and dbt reuses its parse of the project (build._parse_kept_per_vars)
+    rebuilt = run_dbt(cfg, "build", as_of=None if complete else as_of, progress=progress,
                       extra=["--select", *downstream, "--indirect-selection", "eager"])
     if not rebuilt.success:
         details = "\n".join(f"  - {f}" for f in rebuilt.failures[:10])
