@@ -134,6 +134,13 @@ class Warehouse:
         type (varchar, integer, bigint, double, date, timestamp, boolean, decimal(p,s))."""
         raise NotImplementedError
 
+    def copy_csv(self, sql: str, path, delimiter: str = ";") -> bool:
+        """Write the rows of `sql` into CSV file `path` straight from the engine, without passing them
+        through Python: a header of the column names, `delimiter`, CRLF line ends, a cell quoted only
+        where Python's csv module quotes it (QUOTE_MINIMAL), NULL as an empty cell; no BOM. Returns
+        False when the engine cannot, and the caller writes the rows itself."""
+        return False
+
     # -- engine hooks ----------------------------------------------------------------------------------
 
     def _fetch(self, sql: str, params: list) -> tuple[list[str], list[tuple]]:
@@ -169,6 +176,16 @@ class DuckDBWarehouse(Warehouse):
 
     def _execute(self, sql, params):
         self.con.execute(sql, params)
+
+    def copy_csv(self, sql, path, delimiter=";"):
+        def literal(text) -> str:
+            return "'" + str(text).replace("'", "''") + "'"
+
+        # comment '': DuckDB would otherwise quote a cell starting with '#', which Python's csv does not
+        self.con.execute(
+            f"copy ({self.sql(sql)}) to {literal(path)} (format csv, header true, delimiter {literal(delimiter)}, "
+            "quote '\"', escape '\"', new_line '\r\n', comment '')")
+        return True
 
     def frame(self, sql, params=()):  # DuckDB's own conversion is the reference (and the fastest)
         return self.con.execute(self.sql(sql), list(params)).df()

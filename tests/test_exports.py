@@ -402,6 +402,73 @@ def test_cells_are_cleaned_before_the_formula_guard():
     ]
 
 
+def test_segment_files_written_by_duckdb_equal_those_written_by_python_byte_for_byte(ws, monkeypatch):
+    """DuckDB writes the segment files itself (cells made in SQL, `COPY`); PostgreSQL and Spark read the
+    rows and write them with Python's csv module. Both ways give the same bytes, for cells a real base
+    holds: formula starts, control characters, the delimiter, quotes, line breaks, '#', empty strings,
+    NULLs, Cyrillic, negative and zero amounts, a '+' phone."""
+    from decimal import Decimal
+
+    from patientbase.config import load_config
+    from patientbase.db import DuckDBWarehouse, open_warehouse
+    from patientbase.export import export_segments
+
+    names = ["=HYPERLINK(\"x\")", "\x07=1+1", "Анна;Орлова", 'Ann "Bell"', "line\nbreak", "cr\rhere", "#tag",
+             "", None, "-minus", "@at", "\tTab", " lead", "Ёлка\x0b"]
+    with duckdb.connect(str(ws.warehouse)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.rfm_scores (person_id varchar, segment varchar, segment_label varchar, "
+                    "rfm_code varchar)")
+        con.execute("create table marts.dim_patients (person_id varchar, display_name varchar, phone_e164 varchar, "
+                    "email varchar, lifecycle_status varchar, last_visit_at timestamp, total_revenue decimal(38, 2), "
+                    "can_call boolean, can_message boolean, is_deceased boolean)")
+        for i, name in enumerate(names):
+            person = f"P{i:02d}"
+            segment, label = [("champions", "Чемпионы"), ("lost", "=Потерянные"), ("new", "")][i % 3]
+            con.execute("insert into marts.rfm_scores values (?, ?, ?, ?)", [person, segment, label, f"{i % 5 + 1}15"])
+            con.execute("insert into marts.dim_patients values (?, ?, ?, ?, ?, ?, ?, ?, true, ?)", [
+                person, name, ["+79121112233", None, "", "+1+2"][i % 4], [None, "@a@b.ru", "a;b@c.ru", "x@y.z"][i % 4],
+                ["active", "lost"][i % 2], None if i == 3 else f"2025-0{i % 9 + 1}-1{i % 10} 10:30:00",
+                Decimal("99.00") if i == 12 else [Decimal("1234.50"), Decimal("-3.10"), Decimal("0.00"), None][i % 4],
+                i % 2 == 0, i == 13])
+        con.execute("insert into marts.rfm_scores values ('P99', 'sleeping', 'Спящие', '111')")  # nobody to message
+    cfg = load_config(None)
+    with open_warehouse(cfg) as wh:
+        assert isinstance(wh, DuckDBWarehouse)
+        by_duckdb = export_segments(wh, ws.root / "duckdb")
+        monkeypatch.setattr(DuckDBWarehouse, "copy_csv", lambda self, sql, path, delimiter=";": False)
+        by_python = export_segments(wh, ws.root / "python")
+    assert [(s, n) for s, n, _ in by_duckdb] == [(s, n) for s, n, _ in by_python] == [
+        ("champions", 5), ("lost", 4), ("new", 4), ("sleeping", 0)]  # P13 is deceased
+    for (_, _, a), (_, _, b) in zip(by_duckdb, by_python):
+        assert a.read_bytes() == b.read_bytes(), a.name
+    # and what the bytes are, worked out by hand: BOM, CRLF, ordered by revenue (NULL last), then person
+    champions = (ws.root / "duckdb" / "segment_champions.csv").read_bytes().decode("utf-8")
+    assert champions.split("\r\n") == [
+        "\ufeffperson_id;display_name;phone;email;segment;segment_label;rfm_code;lifecycle_status;"
+        "last_visit_date;total_revenue;can_call",
+        # a formula neutralised, then quoted for its quotes
+        "P00;\"'=HYPERLINK(\"\"x\"\")\";79121112233;;champions;Чемпионы;115;active;2025-01-10;1234.50;true",
+        "P12; lead;79121112233;;champions;Чемпионы;315;active;2025-04-12;99.00;true",  # by amount, not as text
+        # '#' as it is; an empty phone is an empty cell (not ""); the delimiter quoted
+        "P06;#tag;;\"a;b@c.ru\";champions;Чемпионы;215;active;2025-07-16;0.00;true",
+        # a text cell starting with '-' or '@' neutralised, a negative amount not
+        "P09;'-minus;;'@a@b.ru;champions;Чемпионы;515;lost;2025-01-19;-3.10;false",
+        # only the phone's leading '+' goes; no visit date and no revenue: empty cells
+        "P03;\"Ann \"\"Bell\"\"\";1+2;x@y.z;champions;Чемпионы;415;lost;;;false",
+        "",
+    ]
+    lost = (ws.root / "duckdb" / "segment_lost.csv").read_bytes().decode("utf-8-sig")
+    assert lost.startswith("person_id;")
+    assert "\r\nP04;\"line\nbreak\";79121112233;;lost;'=Потерянные;515;active;2025-05-14;1234.50;true\r\n" in lost
+    assert "\r\nP01;'=1+1;;'@a@b.ru;lost;'=Потерянные;215;lost;2025-02-11;-3.10;false\r\n" in lost  # \x07 removed first
+    new = (ws.root / "duckdb" / "segment_new.csv").read_bytes().decode("utf-8-sig")
+    assert "\r\nP05;\"cr\rhere\";;'@a@b.ru;new;;115;lost;2025-06-15;-3.10;false\r\n" in new
+    assert "\r\nP11;'\tTab;1+2;x@y.z;new;;215;lost;2025-03-11;;false\r\n" in new
+    assert (ws.root / "duckdb" / "segment_sleeping.csv").read_bytes().decode("utf-8-sig").count("\r\n") == 1  # header
+    assert not [p for p in (ws.root / "duckdb").iterdir() if p.name.startswith(".")]  # no temporary left
+
+
 # ---------------------------------------------------------------------------------------------------
 # The control group and the recorded arms (issue #13)
 #
