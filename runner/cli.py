@@ -358,38 +358,25 @@ def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping, accept_shr
     Without --demo, loads PATHS, or the config's input_dir when no PATHS are given.
     """
     start = time.perf_counter()
-    if use_demo:
-        if paths:
-            raise ConfigError("Give either --demo or export PATHS, not both.")
-        # written to a private folder first: a second `run --demo` started meanwhile must not rewrite the
-        # files this run loads (it waits for the lock, then fails); kept as <state_dir>/demo afterwards
-        import tempfile
-
-        cfg.state_path.mkdir(parents=True, exist_ok=True)
-        private_demo = Path(tempfile.mkdtemp(prefix=".demo-", dir=cfg.state_path))
-        counts, seconds = _write_demo(patients, seed, str(private_demo), None)
-        click.echo(f"Demo clinic: {counts['patients']:,} patients, {counts['visits']:,} visits ({seconds:.1f} s).")
-        paths = (str(private_demo),)
-    elif not paths:
-        inbox = Path(cfg.input_dir)
-        if not inbox.is_dir():
-            raise ConfigError(
-                f"No exports to load: give PATHS, use --demo, or put the MIS exports in {inbox.resolve()} "
-                "(config input_dir)."
-            )
-        paths = (str(inbox),)
+    paths = _run_inputs(cfg, paths, use_demo, patients, seed)
+    from .predict import DOWNSTREAM
     from .warehouse import publishing
 
+    steps = Steps()
     try:
         with publishing(cfg) as staged:
+            steps.done("copy")  # DuckDB: the private copy of the warehouse the run writes
             _load(staged, paths, None if use_demo else mapping, accept_shrink=accept_shrink)
+            steps.done("load")
             # the models reading the predictions are built once, by predict, after it wrote them
-            from .predict import DOWNSTREAM
-
             _build(staged, as_of, exclude=DOWNSTREAM, full_refresh=full_refresh)
+            steps.done("build")
             _predict(staged)
+            steps.done("predict")
             _check(staged)  # an error-severity failure blocks publishing, like a failed dbt test
+            steps.done("check")
             _record_call_assignments(staged)  # the day's arms, published with the rest or not at all
+            steps.done("exports")
     except BaseException:
         if use_demo:
             import shutil
@@ -408,11 +395,55 @@ def run(cfg: Config, paths, use_demo, patients, seed, as_of, mapping, accept_shr
     from .summary import headline
 
     click.echo(headline(cfg))
+    steps.done("publish")
     # the day's work from the warehouse just published: call list, segment files, the owner's report
     _export_call_list(cfg, built=True)
     _export_segments(cfg)
+    steps.done("exports")
     _report(cfg)
-    click.echo(f"Done in {time.perf_counter() - start:.1f} s.")
+    steps.done("report")
+    click.echo(f"Done in {time.perf_counter() - start:.1f} s ({steps}).")
+
+
+def _run_inputs(cfg: Config, paths, use_demo, patients, seed) -> tuple[str, ...]:
+    """What `run` loads: the demo written for this run, PATHS, or the config's input_dir."""
+    if use_demo:
+        if paths:
+            raise ConfigError("Give either --demo or export PATHS, not both.")
+        # written to a private folder first: a second `run --demo` started meanwhile must not rewrite the
+        # files this run loads (it waits for the lock, then fails); kept as <state_dir>/demo afterwards
+        import tempfile
+
+        cfg.state_path.mkdir(parents=True, exist_ok=True)
+        private_demo = Path(tempfile.mkdtemp(prefix=".demo-", dir=cfg.state_path))
+        counts, seconds = _write_demo(patients, seed, str(private_demo), None)
+        click.echo(f"Demo clinic: {counts['patients']:,} patients, {counts['visits']:,} visits ({seconds:.1f} s).")
+        return (str(private_demo),)
+    if not paths:
+        inbox = Path(cfg.input_dir)
+        if not inbox.is_dir():
+            raise ConfigError(
+                f"No exports to load: give PATHS, use --demo, or put the MIS exports in {inbox.resolve()} "
+                "(config input_dir)."
+            )
+        return (str(inbox),)
+    return tuple(paths)
+
+
+class Steps:
+    """The seconds each step of a command took, in the order they first ran (a step may come twice)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self.since = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self.since
+        self.since = now
+
+    def __str__(self) -> str:
+        return ", ".join(f"{name} {seconds:.1f}" for name, seconds in self.seconds.items())
 
 
 # -- report -----------------------------------------------------------------------------------------
