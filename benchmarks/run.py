@@ -307,6 +307,10 @@ def markdown(report: dict) -> str:
             lines.append("")
             lines.append(f"Slowest models of the next day's build at {scale['persons']:,} persons (s, 2 threads): "
                          + ", ".join(f"{name} {seconds}" for name, seconds in slow) + ".")
+        steps = [line for line in scale.get("run", {}).get("tail", []) if line.startswith("Done in ")]
+        if steps:  # run's own account of its steps (runner/cli.py, Steps)
+            lines.append("")
+            lines.append(f"`patientbase run` at {scale['persons']:,} persons, the day after: {steps[-1]}")
     lines += engines_markdown(report)
     if len(report["scales"]) > 1:
         lines.append("")
