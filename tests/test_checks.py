@@ -107,6 +107,19 @@ def test_implausible_headline_figures_fail_with_a_message_an_owner_understands(c
     }
 
 
+def test_check_run_from_python_c_validates_instead_of_exiting_early(clinic15):
+    """`python -c` gives a `__main__` without a file: pyspark, imported by GX, took that for its own
+    doctests and ended the process with exit code 0 before anything was validated."""
+    import subprocess
+    import sys
+
+    code = "import sys; from patientbase.cli import main; sys.argv = ['patientbase', 'check']; main()"
+    done = subprocess.run([sys.executable, "-c", code], cwd=clinic15.root, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Skipping doctests" not in done.stderr
+    assert ALL_PASS in done.stdout.splitlines()[0]
+
+
 def test_data_docs_are_written_where_the_summary_says(clinic15):
     result = clinic15.invoke("check", "--verbose")
     index = docs_index(result.output)
