@@ -66,7 +66,7 @@ def dbt_args(cfg: Config, command: str, as_of: str | None = None, extra: list[st
     project = project_dir()
     # the call list's administrators and capacity come from the config (vars can still override them);
     # the texts people read (actions, reasons, offers, segment names) are in the config's language
-    from .predict import backtest_key, project_vars
+    from .predict import available_models, backtest_key, models_dir, project_vars
 
     dbt_vars = {"project_fingerprint": project_fingerprint(), "call_list_admins": list(cfg.admins),
                 "calls_per_admin": cfg.calls_per_admin, "language": cfg.language, **cfg.vars}
@@ -74,6 +74,9 @@ def dbt_args(cfg: Config, command: str, as_of: str | None = None, extra: list[st
     # what the stored backtest must have been made by for today's predict to keep it (and the build to
     # leave out the backtest cutoff's features): int_prediction_backtest_kept
     dbt_vars["prediction_backtest_key"] = backtest_key(project_vars(cfg))
+    # the fits of the models whose files are in the workspace: the stored fit can be kept (and the build
+    # leave out the training rows) only when its file is one of these
+    dbt_vars["prediction_models_available"] = available_models(models_dir(cfg))
     if as_of:
         dbt_vars["as_of_date"] = as_of
     args = [

@@ -20,10 +20,14 @@ Models, best first:
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -46,6 +50,9 @@ MODELS = ("return_hazard_gbm", "bg_nbd", "rfm_rules")
 LARGE_TRAINING_ROWS = 200_000
 #: the models that read the prediction tables: rebuilt after predict writes them (`run` builds them only then)
 DOWNSTREAM = ("stg_predictions__patient_scores+", "stg_predictions__backtest+")
+#: model files kept in the workspace (`.patientbase/models`), newest first: the published warehouse's
+#: fit is the newest or, after a run that failed after predict, the one before it
+MODEL_FILES_KEPT = 3
 
 
 @dataclass
@@ -57,6 +64,7 @@ class PredictResult:
     backtest: pd.DataFrame
     seconds: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    models_fitted_as_of_date: object = None  # an earlier day's fit kept (set only then)
 
 
 def project_vars(cfg: Config) -> dict:
@@ -367,9 +375,19 @@ def backtest_rows(name: str, scored: pd.DataFrame, actual: pd.DataFrame, meta: d
     return rows
 
 
+def _version(distribution: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return f"{distribution}=={version(distribution)}"
+    except PackageNotFoundError:
+        return f"{distribution} missing"
+
+
 def backtest_key(dbt_vars: dict) -> str:
-    """What a backtest depends on besides the data: this module and the BG/NBD code, the prediction vars
-    and the dbt project (the features' definitions)."""
+    """What a backtest and a fit of the models depend on besides the data: this module and the BG/NBD
+    code, the prediction vars, the dbt project (the features' definitions) and the versions of the
+    libraries that fit and store the models."""
     import hashlib
     import json
     from pathlib import Path
@@ -381,6 +399,8 @@ def backtest_key(dbt_vars: dict) -> str:
                 if k.startswith("prediction_") and k not in ("prediction_backtest_every_days", "prediction_backtest_key")}
     digest = hashlib.sha256((here / "predict.py").read_bytes() + (here / "bgnbd.py").read_bytes())
     digest.update(json.dumps(settings, sort_keys=True, default=str).encode() + project_fingerprint().encode())
+    # the fitted models are kept as pickles, which only the library versions that wrote them read back
+    digest.update(" ".join(_version(d) for d in ("scikit-learn", "numpy", "pandas")).encode())
     return digest.hexdigest()[:16]
 
 
@@ -397,9 +417,71 @@ def stored_backtest(wh, as_of) -> pd.DataFrame | None:
     return stored.reindex(columns=BACKTEST_COLUMNS)
 
 
+def models_dir(cfg: Config) -> Path:
+    return cfg.state_path / "models"
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def available_models(folder: Path) -> list[str]:
+    """The digests of the model files in `folder` whose bytes still match their name: the fits the build
+    may let predict keep (var prediction_models_available, int_prediction_backtest_kept). The warehouse
+    names a fit only by this digest, so it can only ever point at a file this runner wrote."""
+    if not folder.is_dir():
+        return []
+    return sorted(f.stem for f in folder.glob("*.pkl")
+                  if re.fullmatch(r"[0-9a-f]{64}", f.stem) and _digest(f.read_bytes()) == f.stem)
+
+
+def save_models(folder: Path, payload: dict) -> str:
+    """Write the fitted models as `<sha256>.pkl` (atomically) and keep the newest MODEL_FILES_KEPT."""
+    data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+    digest = _digest(data)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{digest}.pkl"
+    if target.exists():
+        target.touch()
+    else:
+        partial = folder / f".{digest}.partial"
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    files = sorted(folder.glob("*.pkl"), key=lambda f: f.stat().st_mtime_ns, reverse=True)
+    for old in files[MODEL_FILES_KEPT:]:
+        old.unlink(missing_ok=True)
+    return digest
+
+
+def load_models(folder: Path, digest: str) -> dict:
+    from .errors import PatientbaseError
+
+    path = folder / f"{digest}.pkl"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PatientbaseError(f"The fitted models the build kept ({path}) cannot be read ({exc}); run "
+                               "`patientbase build` again: it then computes the training rows and predict refits.") from exc
+    if _digest(data) != digest:
+        raise PatientbaseError(f"{path} no longer matches its digest; delete it and run `patientbase build` again.")
+    return pickle.loads(data)  # noqa: S301 - a file this runner wrote, verified by its SHA-256 above
+
+
+def kept_fit(wh) -> dict | None:
+    """The stored fit predict scores with today, when the build decided to keep it (is_models_kept in
+    intermediate.int_prediction_backtest_kept, which then left out the training rows). None: refit."""
+    if not wh.table_exists("intermediate", "int_prediction_backtest_kept"):
+        return None
+    row = wh.frame("select * from intermediate.int_prediction_backtest_kept")
+    if row.empty or "is_models_kept" not in row or not bool(row["is_models_kept"].iloc[0]):
+        return None
+    return {"models_digest": str(row["models_digest"].iloc[0]),
+            "fitted_as_of_date": pd.Timestamp(row["models_fitted_as_of_date"].iloc[0]).date()}
+
+
 def run_predictions(wh, horizon: int, step: int, min_persons: int,
                     progress: Callable[[str], None] | None = None, backtest_every_days: int = 1,
-                    backtest_key: str = "") -> PredictResult:
+                    backtest_key: str = "", models_folder: Path | None = None) -> PredictResult:
     say = progress or (lambda _m: None)
     seconds: dict[str, float] = {}
     notes: list[str] = []
@@ -408,6 +490,10 @@ def run_predictions(wh, horizon: int, step: int, min_persons: int,
     reused = stored_backtest(wh, as_of)
     say("Reading features")
     today = _read(wh, "features.is_scoring_cutoff")
+    kept = kept_fit(wh) if reused is not None and models_folder is not None else None
+    if kept is not None:
+        return _score_with_kept_fit(wh, kept, load_models(models_folder, kept["models_digest"]), today, reused,
+                                    as_of, horizon, backtest_every_days, backtest_key, seconds, notes, start, say)
     # a kept backtest: the build left out the rows at its cutoff (but for the training rows there)
     at_backtest = today.iloc[:0].copy() if reused is not None else _read(wh, "features.is_backtest_cutoff")
     # the build chose the training rows (a stable sample beyond var prediction_max_training_rows)
@@ -448,22 +534,63 @@ def run_predictions(wh, horizon: int, step: int, min_persons: int,
     fitted = fit_models(train_live, today, step, horizon, min_persons, notes, seconds)
     best = chosen(fitted)
     seconds["train"] = time.perf_counter() - t
+    fit = _no_fit()
+    if best is not None and models_folder is not None:
+        # kept for the days the backtest is (int_prediction_backtest_kept): only scoring on those days
+        payload = {"fitted": fitted, "chosen": best, "fitted_as_of_date": as_of, "horizon_days": horizon,
+                   "backtest_key": backtest_key, "training_rows": len(train_live),
+                   "categories": {c: list(today[c].cat.categories) for c in CATEGORICAL_FEATURES}}
+        fit = pd.DataFrame([{"fitted_as_of_date": as_of, "horizon_days": horizon, "backtest_key": backtest_key,
+                             "models_digest": save_models(models_folder, payload), "chosen_model": best,
+                             "training_rows": len(train_live)}])
+    scores = _scores(fitted.get(best), best, today, as_of, horizon, seconds, say)
+    _write(wh, scores, pd.DataFrame(backtest), fit)
+    seconds["total"] = time.perf_counter() - start
+    return PredictResult(as_of, horizon, len(today), best or "none", pd.DataFrame(backtest), seconds, notes)
+
+
+def _score_with_kept_fit(wh, kept: dict, payload: dict, today: pd.DataFrame, reused: pd.DataFrame, as_of,
+                         horizon: int, every: int, backtest_key: str, seconds: dict, notes: list[str],
+                         start: float, say) -> PredictResult:
+    """Today's scores by the models fitted on an earlier day: today's features in the categories the
+    models were fitted with (a value new since then reads as missing), the kept backtest as it is."""
+    for c, categories in payload["categories"].items():
+        today[c] = pd.Categorical(today[c], categories=categories)
+    seconds["read"] = time.perf_counter() - start
+    best = payload["chosen"]
+    notes.append(f"backtest as of {pd.Timestamp(reused['backtest_as_of_date'].iloc[0]).date()} kept: it runs every "
+                 f"{every} days (var prediction_backtest_every_days)")
+    notes.append(f"models fitted as of {kept['fitted_as_of_date']} kept (on {payload['training_rows']:,} rows): "
+                 f"refitted with the backtest")
+    scores = _scores(payload["fitted"][best], best, today, as_of, horizon, seconds, say)
+    fit = pd.DataFrame([{"fitted_as_of_date": kept["fitted_as_of_date"], "horizon_days": horizon,
+                         "backtest_key": backtest_key, "models_digest": kept["models_digest"],
+                         "chosen_model": best, "training_rows": payload["training_rows"]}])
+    _write(wh, scores, reused, fit)
+    seconds["total"] = time.perf_counter() - start
+    result = PredictResult(as_of, horizon, len(today), best, reused, seconds, notes)
+    result.models_fitted_as_of_date = kept["fitted_as_of_date"]
+    return result
+
+
+def _scores(model, best: str | None, today: pd.DataFrame, as_of, horizon: int, seconds: dict, say) -> pd.DataFrame:
     t = time.perf_counter()
     say("Scoring")
-    if best is None or today.empty:
+    if model is None or today.empty:
         scores = pd.DataFrame(columns=["person_id", "p_return", "p_alive", "expected_visits_12m",
                                        "predicted_revenue_12m", "predicted_revenue_horizon"])
-        best = best or "none"
     else:
-        scores = score_frame(fitted[best], today, horizon)
+        scores = score_frame(model, today, horizon)
     scores["as_of_date"] = as_of
     scores["horizon_days"] = horizon
-    scores["model_name"] = best
+    scores["model_name"] = best or "none"
     scores["decile"] = deciles(scores["p_return"].to_numpy(dtype=float))
     seconds["score"] = time.perf_counter() - t
-    _write(wh, scores, pd.DataFrame(backtest))
-    seconds["total"] = time.perf_counter() - start
-    return PredictResult(as_of, horizon, len(today), best, pd.DataFrame(backtest), seconds, notes)
+    return scores
+
+
+def _no_fit() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(FIT_TYPES))
 
 
 SCORE_COLUMNS = ["person_id", "as_of_date", "horizon_days", "p_return", "expected_visits_12m",
@@ -481,12 +608,16 @@ BACKTEST_TYPES = {"model_name": "varchar", "is_chosen_model": "boolean", "as_of_
                   "predicted_returners": "double", "auc": "double", "top_decile_lift": "double",
                   "actual_revenue": "double", "predicted_revenue": "double", "training_rows": "integer",
                   "backtest_as_of_date": "date", "backtest_key": "varchar"}
+FIT_TYPES = {"fitted_as_of_date": "date", "horizon_days": "integer", "backtest_key": "varchar",
+             "models_digest": "varchar", "chosen_model": "varchar", "training_rows": "integer"}
 
 
-def _write(wh, scores: pd.DataFrame, backtest: pd.DataFrame) -> None:
-    """predictions.patient_scores and predictions.backtest of the version this command builds."""
+def _write(wh, scores: pd.DataFrame, backtest: pd.DataFrame, fit: pd.DataFrame) -> None:
+    """predictions.patient_scores, predictions.backtest and predictions.model_fit of the version this
+    command builds."""
     wh.write_frame(scores[SCORE_COLUMNS], "predictions", "patient_scores", SCORE_TYPES)
     wh.write_frame(backtest.reindex(columns=BACKTEST_COLUMNS), "predictions", "backtest", BACKTEST_TYPES)
+    wh.write_frame(fit.reindex(columns=list(FIT_TYPES)), "predictions", "model_fit", FIT_TYPES)
 
 
 def predict(cfg: Config, progress: Callable[[str], None] | None = None) -> PredictResult:
@@ -509,7 +640,8 @@ def predict(cfg: Config, progress: Callable[[str], None] | None = None) -> Predi
     with open_warehouse(cfg, read_only=False) as wh:
         if not wh.table_exists("intermediate", "int_persons_features_at_cutoff"):
             raise PatientbaseError("No features to predict from: run `patientbase build` first.")
-        result = run_predictions(wh, horizon, step, min_persons, progress, every, backtest_key(dbt_vars))
+        result = run_predictions(wh, horizon, step, min_persons, progress, every, backtest_key(dbt_vars),
+                                 models_dir(cfg))
     t = time.perf_counter()
     as_of = str(result.as_of_date) if result.as_of_date is not None else None
     downstream = list(DOWNSTREAM)
@@ -537,10 +669,13 @@ def predict(cfg: Config, progress: Callable[[str], None] | None = None) -> Predi
 
 
 def summary_lines(result: PredictResult) -> list[str]:
+    if result.models_fitted_as_of_date is not None:
+        how = f"the fit of {result.models_fitted_as_of_date} kept, scoring {result.seconds.get('score', 0):.1f} s"
+    else:
+        how = (f"training {result.seconds.get('train', 0):.1f} s, of which gradient boosting "
+               f"{result.seconds.get('fit_return_hazard_gbm', 0):.1f} s on {result.seconds.get('training_rows', 0):,.0f} rows")
     lines = [f"Predictions as of {result.as_of_date}: {result.persons:,} persons scored by {result.chosen_model}, "
-             f"horizon {result.horizon_days} days ({result.seconds.get('total', 0):.1f} s; training "
-             f"{result.seconds.get('train', 0):.1f} s, of which gradient boosting "
-             f"{result.seconds.get('fit_return_hazard_gbm', 0):.1f} s on {result.seconds.get('training_rows', 0):,.0f} rows)."]
+             f"horizon {result.horizon_days} days ({result.seconds.get('total', 0):.1f} s; {how})."]
     bt = result.backtest
     if not bt.empty:
         total = bt[bt["decile"].isna()]

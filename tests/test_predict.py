@@ -9,6 +9,7 @@ the backtest cutoff is 2025-01-02 and the training cutoffs are 30, 60, … 360 d
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from decimal import Decimal as D
 
 import numpy as np
@@ -184,16 +185,51 @@ def test_a_small_clinic_falls_back_the_mart_says_which_model_scored_and_the_back
             out = w.invoke("predict").output
             return {d for (d,) in w.query("select distinct backtest_as_of_date from marts.prediction_backtest")}, out
 
+        fit, training, model_file = the_fit_is_kept_on_a_rerun_of_the_day(w, models[0][0], backtest_after)
+
         dates, out = backtest_after("2025-07-03")
         assert dates == {dt.date(2025, 7, 1)} and "backtest as of 2025-07-01 kept" in out
+        assert "models fitted as of 2025-07-01 kept" in out and w.query(fit)[0][0] == dt.date(2025, 7, 1)
         kept = "select * exclude (as_of_date) from marts.prediction_backtest order by model_name, decile"
         assert w.query(kept) == first
         assert w.query(at_cutoff)[0][1] == 0  # kept: only the training rows at its cutoff were built
+        assert w.query(training)[0][0] == 0
+
+        # a model file whose bytes no longer match its name is never loaded: the build computes the
+        # training rows again and predict refits (the backtest stays kept)
+        model_file.write_bytes(b"not the fitted models")
+        dates, out = backtest_after("2025-07-03")
+        assert dates == {dt.date(2025, 7, 1)} and "models fitted as of" not in out
+        assert w.query(training)[0][0] > 0
+        assert w.query(fit)[0][0] == dt.date(2025, 7, 3)
         assert backtest_after("2025-06-30")[0] == {dt.date(2025, 6, 30)}
         assert w.query(at_cutoff)[0][1] > 0
         w.config("vars:\n  prediction_max_training_rows: 20\n  prediction_backtest_every_days: 1\n")
         assert backtest_after("2025-07-02")[0] == {dt.date(2025, 7, 2)}
         assert w.query(at_cutoff)[0][1] > 0
+
+
+def the_fit_is_kept_on_a_rerun_of_the_day(w, chosen: str, backtest_after):
+    """The fitted models are kept with the backtest: a file named by its SHA-256 in the workspace, named
+    in predictions.model_fit; a rerun of the same day keeps them and gives the same scores, and the
+    build leaves out the training rows. Returns the queries of the fit and of the training rows, and the
+    model file."""
+    fit = "select fitted_as_of_date, models_digest, chosen_model from predictions.model_fit"
+    (fitted, digest, chosen_model), = w.query(fit)
+    assert fitted == dt.date(2025, 7, 1) and chosen_model == chosen
+    model_file = w.root / ".patientbase" / "models" / f"{digest}.pkl"
+    assert hashlib.sha256(model_file.read_bytes()).hexdigest() == digest
+    scores = ("select person_id, p_return, expected_visits_12m, predicted_revenue_12m, decile "
+              "from marts.patient_predictions order by person_id")
+    first_scores = w.query(scores)
+    training = "select count(*) from intermediate.int_persons_features_at_cutoff where not is_scoring_cutoff"
+    assert w.query(training)[0][0] > 0
+    _, out = backtest_after("2025-07-01")
+    assert "models fitted as of 2025-07-01 kept" in out and "the fit of 2025-07-01 kept" in out
+    assert w.query(training)[0][0] == 0
+    assert w.query(scores) == first_scores
+    assert w.query(fit) == [(fitted, digest, chosen_model)]
+    return fit, training, model_file
 
 
 def simulate_bgnbd(n, r, alpha, a, b, seed=1):

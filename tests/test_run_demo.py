@@ -123,3 +123,24 @@ def test_run_demo_records_the_days_arms_with_the_demo_history(demo_run):
     # occurrences already on an earlier (demo) list keep their first list date and are not recorded again
     assert sum(n for _, n in recorded) <= listed + held_out
     assert dict(recorded)["call"] > 0
+
+
+def test_the_next_predict_of_the_same_day_keeps_the_fitted_models_and_scores_the_same(demo_run):
+    """The gradient boosting fit is kept for the week the backtest is (int_prediction_backtest_kept):
+    rebuilt and predicted again the same day, the build leaves out the training rows, predict only scores,
+    and every score equals the one `run` made with the fit it has just made. Runs last in this module: it
+    rebuilds the warehouse the tests above read (to the same figures)."""
+    ws, _ = demo_run
+    scores = ("select person_id, p_return, expected_visits_12m, predicted_revenue_12m, p_alive, decile, model_name "
+              "from marts.patient_predictions order by person_id")
+    before = ws.query(scores)
+    (fitted, digest), = ws.query("select fitted_as_of_date, models_digest from predictions.model_fit")
+    assert fitted == ws.scalar("select as_of_date from intermediate.int_as_of_date")
+    assert (ws.root / ".patientbase" / "models" / f"{digest}.pkl").is_file()
+    ws.invoke("build")
+    assert ws.scalar("select is_models_kept from intermediate.int_prediction_backtest_kept")
+    assert ws.scalar("select count(*) from intermediate.int_persons_features_at_cutoff where not is_scoring_cutoff") == 0
+    out = ws.invoke("predict").output
+    assert f"the fit of {fitted} kept" in out and "scored by return_hazard_gbm" in out
+    assert ws.query(scores) == before and len(before) > 1000
+    assert ws.query("select fitted_as_of_date, models_digest from predictions.model_fit") == [(fitted, digest)]

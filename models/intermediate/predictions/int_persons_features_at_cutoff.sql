@@ -9,7 +9,8 @@
   the backtest (int_prediction_backtest_kept: weekly, not daily); of the training rows (past cutoffs at
   least one step back), beyond `prediction_max_training_rows` a stable hash sample of about that many
   (`is_training_row`), chosen before any feature is computed: at a million persons the 13 cutoffs'
-  features for everyone cost most of the build, and the models read at most that many.
+  features for everyone cost most of the build, and the models read at most that many. The training
+  rows are left out on the days predict keeps the last fit of the models (is_models_kept: weekly).
   Definitions: docs/decisions.md, "Return prediction".
 -#}
 {%- set episode_gap_days = var('churn_episode_gap_days', 14) | int -%}
@@ -131,7 +132,8 @@ sampled as (
 
 ),
 
--- the backtest cutoff's persons only when predict runs the backtest today (not when it keeps the last)
+-- the backtest cutoff's persons only when predict runs the backtest today (not when it keeps the last),
+-- the training rows only when it fits the models (not when it keeps the last fit)
 kept as (
 
     select sampled.*
@@ -139,7 +141,7 @@ kept as (
     cross join backtest
     where sampled.is_scoring_cutoff
         or (sampled.is_backtest_cutoff and not backtest.is_kept)
-        or sampled.is_training_row
+        or (sampled.is_training_row and not backtest.is_models_kept)
 
 ),
 
