@@ -97,19 +97,13 @@
   stable_uniform(columns)
   A number in [0, 1) drawn from the columns' values, the same on every run and every engine: the md5
   of the values joined with '|' (dbt.hash, hex on DuckDB, PostgreSQL and Spark), its first four hex
-  digits read as a number (dbt.position of each digit in '0123456789abcdef') and divided by 65536.
+  digits read as a number (macro hex_to_bigint) and divided by 65536.
   Used for the call list's control group: an action occurrence gets the same arm on every replay.
   Arguments:
     columns: list of column names or SQL expressions; nulls count as ''.
 #}
 {% macro stable_uniform(columns) -%}
-    {%- set digest = patient_base.stable_digest(columns) -%}
-    (
-        {%- for i in range(4) %}
-        ({{ dbt.position("substring(" ~ digest ~ ", " ~ (i + 1) ~ ", 1)", "'0123456789abcdef'") }} - 1)
-            * {{ 16 ** (3 - i) }}{% if not loop.last %} +{% endif %}
-        {%- endfor %}
-    ) / 65536.0
+    {{ patient_base.hex_to_bigint(patient_base.stable_digest(columns), 1, 4) }} / 65536.0
 {%- endmacro %}
 
 
@@ -126,13 +120,7 @@
     offset: hex digits skipped first (digits + offset at most 32).
 #}
 {% macro stable_bucket(columns, digits=8, offset=0) -%}
-    {%- set digest = patient_base.stable_digest(columns) -%}
-    (
-        {%- for i in range(digits) %}
-        cast({{ dbt.position("substring(" ~ digest ~ ", " ~ (offset + i + 1) ~ ", 1)", "'0123456789abcdef'") }} - 1 as {{ dbt.type_bigint() }})
-            * {{ 16 ** (digits - 1 - i) }}{% if not loop.last %} +{% endif %}
-        {%- endfor %}
-    )
+    {{ patient_base.hex_to_bigint(patient_base.stable_digest(columns), offset + 1, digits) }}
 {%- endmacro %}
 
 

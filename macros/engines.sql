@@ -143,3 +143,41 @@
     {% endfor %}
     {{ return(statements[0]) }}
 {% endmacro %}
+
+
+{#
+  hex_to_bigint(digest, start, digits)
+  `digits` lower-case hex digits of the string `digest`, from position `start` (1-based), read as a
+  BIGINT. The default reads each digit's position in '0123456789abcdef' (portable, but it repeats the
+  digest expression per digit, and an engine that does not share the repeated md5 computes it
+  `digits` times); the engines read them in one cast. Measured on DuckDB, 9.9M rows: the training
+  sample's 8 digits 18 s -> under 1 s of int_persons_features_at_cutoff (docs/decisions.md).
+  Arguments:
+    digest: SQL expression of a lower-case hex string (dbt.hash).
+    start: position of the first digit read (an integer literal, 1-based).
+    digits: digits read (an integer literal, at most 15).
+#}
+{% macro hex_to_bigint(digest, start, digits) -%}
+    {{ return(adapter.dispatch('hex_to_bigint', 'patient_base')(digest, start, digits)) }}
+{%- endmacro %}
+
+{% macro default__hex_to_bigint(digest, start, digits) -%}
+    (
+        {%- for i in range(digits) %}
+        cast({{ dbt.position("substring(" ~ digest ~ ", " ~ (start + i) ~ ", 1)", "'0123456789abcdef'") }} - 1 as {{ dbt.type_bigint() }})
+            * {{ 16 ** (digits - 1 - i) }}{% if not loop.last %} +{% endif %}
+        {%- endfor %}
+    )
+{%- endmacro %}
+
+{% macro duckdb__hex_to_bigint(digest, start, digits) -%}
+    cast('0x' || substring({{ digest }}, {{ start }}, {{ digits }}) as bigint)
+{%- endmacro %}
+
+{% macro postgres__hex_to_bigint(digest, start, digits) -%}
+    cast(cast('x' || lpad(substring({{ digest }}, {{ start }}, {{ digits }}), 16, '0') as bit(64)) as bigint)
+{%- endmacro %}
+
+{% macro spark__hex_to_bigint(digest, start, digits) -%}
+    cast(conv(substring({{ digest }}, {{ start }}, {{ digits }}), 16, 10) as bigint)
+{%- endmacro %}

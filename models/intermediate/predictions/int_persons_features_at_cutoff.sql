@@ -117,31 +117,51 @@ training_rows as (
 
 ),
 
-sampled as (
+-- the rows this build may compute, before the sample is drawn: today's; the backtest cutoff's only
+-- when predict runs the backtest today (not when it keeps the last); the training candidates only when
+-- it fits the models (not when it keeps the last fit). Filtered first, so the sample's hash is
+-- computed only for the candidates it decides (none on a day the fit is kept).
+candidates as (
 
     select
         person_cutoffs.*,
-        person_cutoffs.days_before_as_of >= {{ step }}
+        backtest.is_kept as is_backtest_kept
+    from person_cutoffs
+    cross join backtest
+    where person_cutoffs.is_scoring_cutoff
+        or (person_cutoffs.is_backtest_cutoff and not backtest.is_kept)
+        or (person_cutoffs.days_before_as_of >= {{ step }} and not backtest.is_models_kept)
+
+),
+
+sampled as (
+
+    select
+        candidates.*,
+        candidates.days_before_as_of >= {{ step }}
         and (
             training_rows.total <= {{ max_training_rows }}
-            or {{ patient_base.stable_bucket(['person_cutoffs.person_id', 'person_cutoffs.days_before_as_of']) }}
+            or {{ patient_base.stable_bucket(['candidates.person_id', 'candidates.days_before_as_of']) }}
             * training_rows.total < cast(4294967296 as {{ dbt.type_bigint() }}) * {{ max_training_rows }}
         ) as is_training_row
-    from person_cutoffs
+    from candidates
     cross join training_rows
 
 ),
 
--- the backtest cutoff's persons only when predict runs the backtest today (not when it keeps the last),
--- the training rows only when it fits the models (not when it keeps the last fit)
 kept as (
 
-    select sampled.*
+    select
+        cutoff_date,
+        person_id,
+        days_before_as_of,
+        is_scoring_cutoff,
+        is_backtest_cutoff,
+        is_training_row
     from sampled
-    cross join backtest
-    where sampled.is_scoring_cutoff
-        or (sampled.is_backtest_cutoff and not backtest.is_kept)
-        or (sampled.is_training_row and not backtest.is_models_kept)
+    where is_scoring_cutoff
+        or (is_backtest_cutoff and not is_backtest_kept)
+        or is_training_row
 
 ),
 
