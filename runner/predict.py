@@ -508,8 +508,7 @@ def run_predictions(wh, horizon: int, step: int, min_persons: int,
     backtest: list[dict] = []
     if reused is not None:
         backtest = reused.to_dict("records")
-        notes.append(f"backtest as of {pd.Timestamp(reused['backtest_as_of_date'].iloc[0]).date()} kept: it runs every "
-                     f"{backtest_every_days} days (var prediction_backtest_every_days)")
+        notes.append(_backtest_kept_note(reused, backtest_every_days))
     elif not at_backtest.empty:
         t = time.perf_counter()
         say("Backtest: training on the history before as-of minus the horizon")
@@ -534,15 +533,13 @@ def run_predictions(wh, horizon: int, step: int, min_persons: int,
     fitted = fit_models(train_live, today, step, horizon, min_persons, notes, seconds)
     best = chosen(fitted)
     seconds["train"] = time.perf_counter() - t
-    fit = _no_fit()
+    fit = pd.DataFrame(columns=list(FIT_TYPES))
     if best is not None and models_folder is not None:
         # kept for the days the backtest is (int_prediction_backtest_kept): only scoring on those days
         payload = {"fitted": fitted, "chosen": best, "fitted_as_of_date": as_of, "horizon_days": horizon,
                    "backtest_key": backtest_key, "training_rows": len(train_live),
                    "categories": {c: list(today[c].cat.categories) for c in CATEGORICAL_FEATURES}}
-        fit = pd.DataFrame([{"fitted_as_of_date": as_of, "horizon_days": horizon, "backtest_key": backtest_key,
-                             "models_digest": save_models(models_folder, payload), "chosen_model": best,
-                             "training_rows": len(train_live)}])
+        fit = _fit_row(as_of, horizon, backtest_key, save_models(models_folder, payload), best, len(train_live))
     scores = _scores(fitted.get(best), best, today, as_of, horizon, seconds, say)
     _write(wh, scores, pd.DataFrame(backtest), fit)
     seconds["total"] = time.perf_counter() - start
@@ -558,14 +555,12 @@ def _score_with_kept_fit(wh, kept: dict, payload: dict, today: pd.DataFrame, reu
         today[c] = pd.Categorical(today[c], categories=categories)
     seconds["read"] = time.perf_counter() - start
     best = payload["chosen"]
-    notes.append(f"backtest as of {pd.Timestamp(reused['backtest_as_of_date'].iloc[0]).date()} kept: it runs every "
-                 f"{every} days (var prediction_backtest_every_days)")
+    notes.append(_backtest_kept_note(reused, every))
     notes.append(f"models fitted as of {kept['fitted_as_of_date']} kept (on {payload['training_rows']:,} rows): "
                  f"refitted with the backtest")
     scores = _scores(payload["fitted"][best], best, today, as_of, horizon, seconds, say)
-    fit = pd.DataFrame([{"fitted_as_of_date": kept["fitted_as_of_date"], "horizon_days": horizon,
-                         "backtest_key": backtest_key, "models_digest": kept["models_digest"],
-                         "chosen_model": best, "training_rows": payload["training_rows"]}])
+    fit = _fit_row(kept["fitted_as_of_date"], horizon, backtest_key, kept["models_digest"], best,
+                   payload["training_rows"])
     _write(wh, scores, reused, fit)
     seconds["total"] = time.perf_counter() - start
     result = PredictResult(as_of, horizon, len(today), best, reused, seconds, notes)
@@ -589,8 +584,16 @@ def _scores(model, best: str | None, today: pd.DataFrame, as_of, horizon: int, s
     return scores
 
 
-def _no_fit() -> pd.DataFrame:
-    return pd.DataFrame(columns=list(FIT_TYPES))
+def _backtest_kept_note(reused: pd.DataFrame, every: int) -> str:
+    return (f"backtest as of {pd.Timestamp(reused['backtest_as_of_date'].iloc[0]).date()} kept: it runs every "
+            f"{every} days (var prediction_backtest_every_days)")
+
+
+def _fit_row(fitted_as_of, horizon: int, backtest_key: str, digest: str, chosen_model: str,
+             training_rows: int) -> pd.DataFrame:
+    """predictions.model_fit: the one fit the scores were made with."""
+    return pd.DataFrame([{"fitted_as_of_date": fitted_as_of, "horizon_days": horizon, "backtest_key": backtest_key,
+                          "models_digest": digest, "chosen_model": chosen_model, "training_rows": training_rows}])
 
 
 SCORE_COLUMNS = ["person_id", "as_of_date", "horizon_days", "p_return", "expected_visits_12m",
